@@ -1,0 +1,518 @@
+//! The bodies SciCat receives: the dataset (the schema's fields plus what the
+//! ingestor sets itself, config defaults, pid rules, sample id; unknown fields
+//! dropped; required fields checked) and its origdatablock. Also checks a body
+//! against the backend's rules before anything is sent.
+
+use anyhow::{Result, bail};
+use serde_json::{Map, Value, json};
+
+use crate::config::DatasetOptions;
+use crate::evaluate::Fields;
+use crate::files::FileEntry;
+
+/// Properties the v3 dataset body accepts; anything else is rejected.
+pub const DATASET_PROPERTIES: &[&str] = &[
+    "pid",
+    "type",
+    "version",
+    "datasetName",
+    "principalInvestigator",
+    "startTime",
+    "endTime",
+    "creationLocation",
+    "dataFormat",
+    "sampleId",
+    "instrumentId",
+    "proposalId",
+    "runNumber",
+    "owner",
+    "ownerEmail",
+    "orcidOfOwner",
+    "contactEmail",
+    "sourceFolder",
+    "sourceFolderHost",
+    "size",
+    "packedSize",
+    "numberOfFiles",
+    "numberOfFilesArchived",
+    "creationTime",
+    "validationStatus",
+    "keywords",
+    "description",
+    "classification",
+    "license",
+    "isPublished",
+    "techniques",
+    "sharedWith",
+    "relationships",
+    "datasetlifecycle",
+    "scientificMetadata",
+    "scientificMetadataSchema",
+    "scientificMetadataValid",
+    "comment",
+    "dataQualityMetrics",
+    "ownerGroup",
+    "accessGroups",
+    "instrumentGroup",
+];
+
+/// Fields the ingestor insists on before any upload.
+pub const REQUIRED: &[&str] = &[
+    "datasetName",
+    "principalInvestigator",
+    "creationLocation",
+    "owner",
+    "ownerEmail",
+    "contactEmail",
+    "sourceFolder",
+    "creationTime",
+];
+
+/// Fields the v3 backend types as strings.
+const STRING_FIELDS: &[&str] = &["sampleId", "instrumentId", "proposalId", "runNumber"];
+
+fn is_empty(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => true,
+        Some(Value::String(s)) => s.is_empty(),
+        Some(Value::Array(a)) => a.is_empty(),
+        _ => false,
+    }
+}
+
+/// Builds the dataset body from the rendered fields. `warnings` receives what
+/// was dropped or defaulted; an error names required fields still missing.
+pub fn assemble(
+    fields: &Fields,
+    files: &[FileEntry],
+    sample_ids: &[String],
+    opts: &DatasetOptions,
+    warnings: &mut Vec<String>,
+) -> Result<Map<String, Value>> {
+    let mut d = fields.high_level.clone();
+
+    if !opts.allow_dataset_pid {
+        if d.remove("pid").is_some() {
+            log::info!(
+                "dataset.allow_dataset_pid is false: the schema's pid is dropped, SciCat assigns one"
+            );
+        }
+    } else if opts.generate_dataset_pid {
+        let id = uuid::Uuid::new_v4();
+        let pid = if opts.dataset_pid_prefix.is_empty() {
+            id.to_string()
+        } else {
+            format!("{}/{id}", opts.dataset_pid_prefix.trim_end_matches('/'))
+        };
+        log::info!("dataset.generate_dataset_pid is true: pid {pid}");
+        d.insert("pid".into(), Value::String(pid));
+    }
+
+    d.insert(
+        "size".into(),
+        json!(files.iter().map(|f| f.size).sum::<u64>()),
+    );
+    d.insert("numberOfFiles".into(), json!(files.len()));
+    d.insert("isPublished".into(), Value::Bool(false));
+    if is_empty(d.get("type")) {
+        d.insert("type".into(), json!("raw"));
+    }
+    d.insert(
+        "scientificMetadata".into(),
+        Value::Object(fields.scientific.clone()),
+    );
+    if !d.contains_key("techniques") {
+        d.insert("techniques".into(), json!([]));
+    }
+
+    let defaults: [(&str, Value); 4] = [
+        ("instrumentId", json!(opts.default_instrument_id)),
+        ("proposalId", json!(opts.default_proposal_id)),
+        ("ownerGroup", json!(opts.default_owner_group)),
+        ("accessGroups", json!(opts.default_access_groups)),
+    ];
+    for (k, v) in defaults {
+        if is_empty(d.get(k)) {
+            if is_empty(Some(&v)) {
+                d.remove(k);
+            } else {
+                log::info!("{k} is not set by the schema: using the config default {v}");
+                d.insert(k.into(), v);
+            }
+        }
+    }
+
+    match sample_ids {
+        [] => {}
+        [first, rest @ ..] => {
+            if !is_empty(d.get("sampleId")) {
+                log::info!("the schema sets sampleId; the sample query's {first} is not used");
+            } else {
+                if !rest.is_empty() {
+                    warnings.push(format!(
+                        "{} samples match; sampleId takes the first, {first} (others: {})",
+                        sample_ids.len(),
+                        rest.join(", ")
+                    ));
+                }
+                d.insert("sampleId".into(), Value::String(first.clone()));
+            }
+        }
+    }
+
+    for k in STRING_FIELDS {
+        if let Some(Value::Number(n)) = d.get(*k) {
+            let s = n.to_string();
+            d.insert((*k).into(), Value::String(s));
+        }
+    }
+
+    Ok(d)
+}
+
+/// Drops fields SciCat does not know (with a warning) and fails, naming
+/// them, when required fields are missing. Runs after any plugin transform.
+pub fn finalize(d: &mut Map<String, Value>, warnings: &mut Vec<String>) -> Result<()> {
+    let unknown: Vec<String> = d
+        .keys()
+        .filter(|k| !DATASET_PROPERTIES.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        warnings.push(format!(
+            "SciCat datasets have no field{} {}: dropped (the backend would reject the dataset)",
+            if unknown.len() > 1 { "s" } else { "" },
+            unknown.join(", ")
+        ));
+        for k in unknown {
+            d.remove(&k);
+        }
+    }
+
+    let missing: Vec<&str> = REQUIRED
+        .iter()
+        .copied()
+        .filter(|k| is_empty(d.get(*k)))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "the dataset lacks required field{} {}: nothing was uploaded. Set {} in the schema \
+             (a variable it uses may have failed: see the warnings above)",
+            if missing.len() > 1 { "s" } else { "" },
+            missing.join(", "),
+            if missing.len() > 1 { "them" } else { "it" }
+        );
+    }
+    Ok(())
+}
+
+/// The origdatablock body for a dataset. `pid` is the one SciCat returned
+/// (unknown in a dry run without a pid).
+pub fn origdatablock(
+    dataset: &Map<String, Value>,
+    files: Vec<FileEntry>,
+    chk_alg: &str,
+    pid: Option<&str>,
+) -> Map<String, Value> {
+    let mut b = Map::new();
+    if let Some(pid) = pid {
+        b.insert("datasetId".into(), json!(pid));
+    }
+    b.insert(
+        "size".into(),
+        json!(files.iter().map(|f| f.size).sum::<u64>()),
+    );
+    b.insert("chkAlg".into(), json!(chk_alg));
+    b.insert(
+        "dataFileList".into(),
+        serde_json::to_value(files).expect("file entries serialise"),
+    );
+    for k in ["ownerGroup", "accessGroups"] {
+        if let Some(v) = dataset.get(k) {
+            b.insert(k.into(), v.clone());
+        }
+    }
+    b
+}
+
+fn email_ok(s: &str) -> bool {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| regex::Regex::new(r"^[^@\s;]+@[^@\s;.]+(\.[^@\s;.]+)+$").unwrap())
+        .is_match(s.trim())
+}
+
+fn iso_ok(s: &str) -> bool {
+    crate::evaluate::to_date(&Value::String(s.to_string())).is_ok()
+}
+
+/// What the v3 backend would reject in a dataset body (empty when none).
+pub fn check_dataset(d: &Map<String, Value>) -> Vec<String> {
+    let mut p = Vec::new();
+    for k in d.keys() {
+        if !DATASET_PROPERTIES.contains(&k.as_str()) {
+            p.push(format!("property {k} should not exist"));
+        }
+    }
+    for k in [
+        "datasetName",
+        "principalInvestigator",
+        "creationLocation",
+        "owner",
+        "contactEmail",
+        "sourceFolder",
+        "creationTime",
+        "ownerGroup",
+    ] {
+        if is_empty(d.get(k)) {
+            p.push(format!(
+                "{k} is missing{}",
+                if k == "ownerGroup" {
+                    " (set it in the schema or dataset.default_owner_group)"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
+    for (k, v) in d {
+        let bad = match k.as_str() {
+            "pid"
+            | "type"
+            | "datasetName"
+            | "principalInvestigator"
+            | "creationLocation"
+            | "owner"
+            | "sourceFolder"
+            | "ownerGroup"
+            | "sampleId"
+            | "instrumentId"
+            | "proposalId"
+            | "runNumber"
+            | "description"
+            | "orcidOfOwner"
+            | "dataFormat"
+            | "sourceFolderHost"
+            | "license"
+            | "comment"
+            | "instrumentGroup" => (!v.is_string()).then_some("must be a string"),
+            "keywords" | "accessGroups" | "sharedWith" => {
+                (!v.as_array().is_some_and(|a| a.iter().all(Value::is_string)))
+                    .then_some("must be a list of strings")
+            }
+            "size" | "numberOfFiles" | "packedSize" | "numberOfFilesArchived" => {
+                (!(v.is_i64() || v.is_u64())).then_some("must be an integer")
+            }
+            "isPublished" => (!v.is_boolean()).then_some("must be a boolean"),
+            "scientificMetadata" => (!v.is_object()).then_some("must be an object"),
+            "techniques" | "relationships" => (!v.is_array()).then_some("must be a list"),
+            "creationTime" | "startTime" | "endTime" => {
+                (!v.as_str().is_some_and(iso_ok)).then_some("must be an ISO 8601 date")
+            }
+            "ownerEmail" => (!v.as_str().is_some_and(email_ok)).then_some("must be an email"),
+            "contactEmail" => (!v.as_str().is_some_and(|s| s.split(';').all(email_ok)))
+                .then_some("must be one or more emails separated by ;"),
+            _ => None,
+        };
+        if let Some(why) = bad {
+            p.push(format!("{k} {why} (got {})", short(v)));
+        }
+    }
+    p
+}
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 80 {
+        format!("{}...", &s[..s.floor_char_boundary(77)])
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full(
+        f: &Fields,
+        files: &[FileEntry],
+        samples: &[String],
+        opts: &DatasetOptions,
+        w: &mut Vec<String>,
+    ) -> Result<Map<String, Value>> {
+        let mut d = assemble(f, files, samples, opts, w)?;
+        finalize(&mut d, w)?;
+        Ok(d)
+    }
+
+    fn fields(hl: Value) -> Fields {
+        Fields {
+            high_level: hl.as_object().unwrap().clone(),
+            ..Default::default()
+        }
+    }
+
+    fn complete() -> Value {
+        json!({
+            "pid": "20.500.12269/abc",
+            "datasetName": "n", "principalInvestigator": "p", "creationLocation": "l",
+            "owner": "o", "ownerEmail": "o@x.org", "contactEmail": "o@x.org",
+            "sourceFolder": "/s", "creationTime": "2024-10-28T09:18:14.376Z",
+        })
+    }
+
+    fn file(size: u64) -> FileEntry {
+        FileEntry {
+            path: "x".into(),
+            size,
+            time: "t".into(),
+            chk: None,
+            uid: None,
+            gid: None,
+            perm: None,
+        }
+    }
+
+    #[test]
+    fn sets_its_own_fields_and_defaults() {
+        let opts = DatasetOptions {
+            default_owner_group: "og".into(),
+            default_access_groups: vec!["ag".into()],
+            default_instrument_id: "inst".into(),
+            ..Default::default()
+        };
+        let mut w = Vec::new();
+        let d = full(
+            &fields(complete()),
+            &[file(10), file(5)],
+            &[],
+            &opts,
+            &mut w,
+        )
+        .unwrap();
+        assert_eq!(d["size"], json!(15));
+        assert_eq!(d["numberOfFiles"], json!(2));
+        assert_eq!(d["isPublished"], json!(false));
+        assert_eq!(d["type"], json!("raw"));
+        assert_eq!(d["ownerGroup"], json!("og"));
+        assert_eq!(d["accessGroups"], json!(["ag"]));
+        assert_eq!(d["instrumentId"], json!("inst"));
+        assert!(!d.contains_key("proposalId"), "empty defaults are not sent");
+        assert_eq!(d["pid"], json!("20.500.12269/abc"));
+        assert!(check_dataset(&d).is_empty(), "{:?}", check_dataset(&d));
+    }
+
+    #[test]
+    fn schema_values_win_over_defaults() {
+        let mut hl = complete();
+        hl["ownerGroup"] = json!("mine");
+        let opts = DatasetOptions {
+            default_owner_group: "og".into(),
+            ..Default::default()
+        };
+        let d = full(&fields(hl), &[], &[], &opts, &mut Vec::new()).unwrap();
+        assert_eq!(d["ownerGroup"], json!("mine"));
+    }
+
+    #[test]
+    fn pid_rules() {
+        let no = DatasetOptions {
+            allow_dataset_pid: false,
+            ..Default::default()
+        };
+        let d = full(&fields(complete()), &[], &[], &no, &mut Vec::new()).unwrap();
+        assert!(!d.contains_key("pid"));
+        let gen_pid = DatasetOptions {
+            generate_dataset_pid: true,
+            ..Default::default()
+        };
+        let d = full(&fields(complete()), &[], &[], &gen_pid, &mut Vec::new()).unwrap();
+        let pid = d["pid"].as_str().unwrap();
+        assert!(pid.starts_with("20.500.12269/"), "{pid}");
+        assert_ne!(pid, "20.500.12269/abc");
+    }
+
+    #[test]
+    fn unknown_fields_are_dropped_with_a_warning() {
+        let mut hl = complete();
+        hl["colour"] = json!("blue");
+        let mut w = Vec::new();
+        let d = full(&fields(hl), &[], &[], &DatasetOptions::default(), &mut w).unwrap();
+        assert!(!d.contains_key("colour"));
+        assert!(w.iter().any(|w| w.contains("colour")), "{w:?}");
+    }
+
+    #[test]
+    fn missing_required_fields_fail_naming_them() {
+        let mut hl = complete();
+        hl.as_object_mut().unwrap().remove("owner");
+        hl.as_object_mut().unwrap().remove("sourceFolder");
+        let e = full(
+            &fields(hl),
+            &[],
+            &[],
+            &DatasetOptions::default(),
+            &mut Vec::new(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("owner") && e.contains("sourceFolder"), "{e}");
+    }
+
+    #[test]
+    fn sample_ids_take_the_first_and_warn() {
+        let mut w = Vec::new();
+        let d = full(
+            &fields(complete()),
+            &[],
+            &["s1".into(), "s2".into()],
+            &DatasetOptions::default(),
+            &mut w,
+        )
+        .unwrap();
+        assert_eq!(d["sampleId"], json!("s1"));
+        assert!(w.iter().any(|w| w.contains("s2")));
+    }
+
+    #[test]
+    fn numeric_ids_become_strings() {
+        let mut hl = complete();
+        hl["runNumber"] = json!(31010);
+        let d = full(
+            &fields(hl),
+            &[],
+            &[],
+            &DatasetOptions::default(),
+            &mut Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(d["runNumber"], json!("31010"));
+    }
+
+    #[test]
+    fn body_checks_mirror_the_backend() {
+        let mut d = complete().as_object().unwrap().clone();
+        d.insert("ownerGroup".into(), json!("g"));
+        assert!(check_dataset(&d).is_empty());
+        d.insert("ownerEmail".into(), json!(""));
+        d.insert("contactEmail".into(), json!("a@b.org;c@d.org"));
+        d.insert("size".into(), json!("12"));
+        d.insert("keywords".into(), json!([1]));
+        let p = check_dataset(&d);
+        assert_eq!(p.len(), 3, "{p:?}");
+    }
+
+    #[test]
+    fn origdatablock_carries_groups_and_sizes() {
+        let mut d = complete().as_object().unwrap().clone();
+        d.insert("ownerGroup".into(), json!("g"));
+        d.insert("accessGroups".into(), json!(["a"]));
+        let b = origdatablock(&d, vec![file(3), file(4)], "blake2b", Some("p1"));
+        assert_eq!(b["datasetId"], json!("p1"));
+        assert_eq!(b["size"], json!(7));
+        assert_eq!(b["chkAlg"], json!("blake2b"));
+        assert_eq!(b["ownerGroup"], json!("g"));
+        assert_eq!(b["accessGroups"], json!(["a"]));
+        assert_eq!(b["dataFileList"].as_array().unwrap().len(), 2);
+    }
+}

@@ -1,0 +1,359 @@
+//! The dataset's file list: stats and streamed BLAKE2b-512 checksums of the
+//! data file (and the done-writing message file), the hash file written to the
+//! ingestor directory, and paths in `absolute` or `relative` form.
+
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::mpsc;
+
+use anyhow::{Context, Result, bail};
+use chrono::{TimeZone, Utc};
+use serde::Serialize;
+
+use crate::config::FileHandlingOptions;
+
+/// One entry of an origdatablock's `dataFileList`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FileEntry {
+    pub path: String,
+    pub size: u64,
+    pub time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chk: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub perm: Option<String>,
+}
+
+/// A listed file: where it is, and its entry (whose path is still absolute).
+#[derive(Debug, Clone)]
+pub struct ListedFile {
+    pub abs: PathBuf,
+    pub entry: FileEntry,
+}
+
+const CHUNK: usize = 1 << 20;
+const BUFFERS: usize = 4;
+
+/// Lowercase hex BLAKE2b-512 of a file's content. Reading (on a helper
+/// thread) overlaps hashing; memory stays at a few fixed buffers whatever the
+/// file's size.
+pub fn blake2b_file(path: &Path) -> Result<String> {
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(BUFFERS);
+    let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(BUFFERS);
+    for _ in 0..BUFFERS {
+        empty_tx.send(vec![0u8; CHUNK]).expect("channel has room");
+    }
+    let reader = std::thread::spawn(move || -> std::io::Result<()> {
+        while let Ok(mut buf) = empty_rx.recv() {
+            let mut filled = 0;
+            while filled < buf.len() {
+                match file.read(&mut buf[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let done = filled < buf.len();
+            if full_tx.send((buf, filled)).is_err() || done {
+                return Ok(());
+            }
+        }
+        Ok(())
+    });
+    let mut state = blake2b_simd::Params::new().hash_length(64).to_state();
+    // Hash until the reader closes its end; a buffer handed back after the
+    // reader has finished is simply dropped.
+    while let Ok((buf, n)) = full_rx.recv() {
+        state.update(&buf[..n]);
+        let _ = empty_tx.send(buf);
+    }
+    drop(empty_tx);
+    reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?
+        .with_context(|| format!("error reading {}", path.display()))?;
+    Ok(state.finalize().to_hex().to_string())
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.000Z` of a Unix time.
+fn stamp(secs: i64) -> String {
+    Utc.timestamp_opt(secs, 0)
+        .single()
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S.000Z")
+        .to_string()
+}
+
+/// Removes `.` and resolves `..` lexically (no symlinks are followed).
+pub fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// The absolute, normalised form of a path.
+pub fn absolute(p: &Path) -> Result<PathBuf> {
+    Ok(normalize(&std::path::absolute(p).with_context(|| {
+        format!("cannot make {} absolute", p.display())
+    })?))
+}
+
+fn entry_for(path: &Path, fh: &FileHandlingOptions, hash: bool) -> Result<ListedFile> {
+    let abs = absolute(path)?;
+    let md = std::fs::metadata(&abs).with_context(|| format!("cannot stat {}", abs.display()))?;
+    let mut entry = FileEntry {
+        path: abs.to_string_lossy().into_owned(),
+        size: md.len(),
+        time: Utc::now().format("%Y-%m-%dT%H:%M:%S.000Z").to_string(),
+        chk: None,
+        uid: None,
+        gid: None,
+        perm: None,
+    };
+    if fh.compute_file_stats {
+        entry.time = stamp(md.ctime());
+        entry.uid = Some(md.uid().to_string());
+        entry.gid = Some(md.gid().to_string());
+        entry.perm = Some(format!("0o{:o}", md.mode()));
+    }
+    if hash && fh.compute_file_hash {
+        entry.chk = Some(blake2b_file(&abs)?);
+    }
+    Ok(ListedFile { abs, entry })
+}
+
+/// The ingestor directory: as configured, a relative one being relative to
+/// the data file's folder.
+pub fn ingestor_dir(fh: &FileHandlingOptions, data_file: &Path) -> Result<PathBuf> {
+    let dir = Path::new(&fh.ingestor_files_directory);
+    if dir.is_absolute() {
+        return Ok(normalize(dir));
+    }
+    let data = absolute(data_file)?;
+    let parent = data.parent().unwrap_or(Path::new("/"));
+    Ok(normalize(&parent.join(dir)))
+}
+
+/// Writes `content` to `path` via a temporary file and a rename, so that a
+/// reader never sees half a file.
+fn write_atomic(path: &Path, content: &str) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, content).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Builds the file list: the data file, its hash file (when saved) and the
+/// done-writing message file (when given).
+pub fn build(
+    data_file: &Path,
+    done_writing: Option<&Path>,
+    fh: &FileHandlingOptions,
+) -> Result<Vec<ListedFile>> {
+    let mut list = vec![entry_for(data_file, fh, true)?];
+    if fh.save_file_hash {
+        match list[0].entry.chk.clone() {
+            None => log::warn!(
+                "save_file_hash is on but compute_file_hash is off: no hash file is written"
+            ),
+            Some(chk) => {
+                let dir = ingestor_dir(fh, data_file)?;
+                std::fs::create_dir_all(&dir).with_context(|| {
+                    format!(
+                        "cannot create the ingestor directory {} (ingestion.file_handling.ingestor_files_directory)",
+                        dir.display()
+                    )
+                })?;
+                let stem = data_file
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                let hash_path = dir.join(format!("{stem}.{}", fh.hash_file_extension));
+                write_atomic(&hash_path, &chk)?;
+                log::info!("saved the checksum to {}", hash_path.display());
+                list.push(entry_for(&hash_path, fh, false)?);
+            }
+        }
+    }
+    if let Some(msg) = done_writing {
+        list.push(entry_for(msg, fh, true)?);
+    }
+    Ok(list)
+}
+
+/// The `dataFileList` in the configured path form: `absolute`, or relative to
+/// `source_folder`, which must contain every file.
+pub fn data_file_list(
+    files: &[ListedFile],
+    file_path_type: &str,
+    source_folder: Option<&str>,
+) -> Result<Vec<FileEntry>> {
+    if file_path_type != "relative" {
+        return Ok(files.iter().map(|f| f.entry.clone()).collect());
+    }
+    let Some(folder) = source_folder.filter(|s| !s.is_empty()) else {
+        bail!(
+            "file_path_type is \"relative\" but the dataset has no sourceFolder: \
+             set one in the schema or use file_path_type \"absolute\""
+        );
+    };
+    let folder = absolute(Path::new(folder))?;
+    files
+        .iter()
+        .map(|f| {
+            let rel = f.abs.strip_prefix(&folder).map_err(|_| {
+                anyhow::anyhow!(
+                    "{} is not inside the dataset sourceFolder {}: fix the schema's sourceFolder, \
+                     move the ingestor directory under it, or use file_path_type \"absolute\"",
+                    f.abs.display(),
+                    folder.display()
+                )
+            })?;
+            let mut e = f.entry.clone();
+            e.path = rel.to_string_lossy().into_owned();
+            Ok(e)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blake2b_matches_known_vectors() {
+        let d = tempfile::tempdir().unwrap();
+        let empty = d.path().join("empty");
+        std::fs::write(&empty, b"").unwrap();
+        assert_eq!(
+            blake2b_file(&empty).unwrap(),
+            "786a02f742015903c6c6fd852552d272912f4740e15847618a86e217f71f5419\
+             d25e1031afee585313896444934eb04b903a685b1448b755d56f701afe9be2ce"
+        );
+        let abc = d.path().join("abc");
+        std::fs::write(&abc, b"abc").unwrap();
+        assert_eq!(
+            blake2b_file(&abc).unwrap(),
+            "ba80a53f981c4d0d6a2797b69f12f6e94c212f14685ac4b74b12bb6fdbffa2d1\
+             7d87c5392aab792dc252d5de4533cc9518d38aa8dbf1925ab92386edd4009923"
+        );
+        // Several chunks, with a tail: same as hashing in memory.
+        let big = d.path().join("big");
+        let data: Vec<u8> = (0..(3 * CHUNK + 12345))
+            .map(|i| (i * 31 % 251) as u8)
+            .collect();
+        std::fs::write(&big, &data).unwrap();
+        let expect = blake2b_simd::Params::new()
+            .hash_length(64)
+            .hash(&data)
+            .to_hex()
+            .to_string();
+        assert_eq!(blake2b_file(&big).unwrap(), expect);
+        // Exactly one chunk.
+        std::fs::write(&big, &data[..CHUNK]).unwrap();
+        let expect = blake2b_simd::Params::new()
+            .hash_length(64)
+            .hash(&data[..CHUNK])
+            .to_hex()
+            .to_string();
+        assert_eq!(blake2b_file(&big).unwrap(), expect);
+    }
+
+    #[test]
+    fn normalize_is_lexical() {
+        assert_eq!(
+            normalize(Path::new("/a/raw/../ingestor/./x")),
+            PathBuf::from("/a/ingestor/x")
+        );
+    }
+
+    fn setup() -> (tempfile::TempDir, PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let raw = d.path().join("prop/raw");
+        std::fs::create_dir_all(&raw).unwrap();
+        let f = raw.join("run_1.hdf");
+        std::fs::write(&f, b"data!").unwrap();
+        (d, f)
+    }
+
+    #[test]
+    fn list_has_data_file_hash_file_and_message() {
+        let (d, f) = setup();
+        let msg = f.with_file_name("run_1.done.json");
+        std::fs::write(&msg, b"{}").unwrap();
+        let fh = FileHandlingOptions::default();
+        let list = build(&f, Some(&msg), &fh).unwrap();
+        assert_eq!(list.len(), 3);
+        let hash_path = d.path().join("prop/ingestor/run_1.b2b");
+        assert_eq!(list[1].abs, hash_path);
+        let chk = list[0].entry.chk.clone().unwrap();
+        assert_eq!(std::fs::read_to_string(&hash_path).unwrap(), chk);
+        assert_eq!(list[1].entry.chk, None);
+        assert!(list[2].entry.chk.is_some());
+        assert_eq!(list[0].entry.size, 5);
+        assert!(list[0].entry.perm.as_deref().unwrap().starts_with("0o100"));
+        assert!(list[0].entry.time.ends_with(".000Z"));
+        let rel = data_file_list(
+            &list,
+            "relative",
+            Some(d.path().join("prop").to_str().unwrap()),
+        )
+        .unwrap();
+        let paths: Vec<&str> = rel.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["raw/run_1.hdf", "ingestor/run_1.b2b", "raw/run_1.done.json"]
+        );
+        let abs = data_file_list(&list, "absolute", None).unwrap();
+        assert!(abs.iter().all(|e| e.path.starts_with('/')));
+        let e = data_file_list(
+            &list,
+            "relative",
+            Some(d.path().join("prop/raw").to_str().unwrap()),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("not inside the dataset sourceFolder"), "{e}");
+    }
+
+    #[test]
+    fn options_switch_stats_hash_and_hash_file_off() {
+        let (d, f) = setup();
+        let fh = FileHandlingOptions {
+            compute_file_stats: false,
+            compute_file_hash: false,
+            save_file_hash: false,
+            ..Default::default()
+        };
+        let list = build(&f, None, &fh).unwrap();
+        assert_eq!(list.len(), 1);
+        let e = &list[0].entry;
+        assert!(e.chk.is_none() && e.uid.is_none() && e.perm.is_none());
+        assert_eq!(e.size, 5);
+        assert!(!d.path().join("prop/ingestor").exists());
+    }
+}

@@ -1,0 +1,548 @@
+//! One ingestion from start to end: schemas → data file → schema selection →
+//! variables → fields → file list → dataset and origdatablock; then either the
+//! dry-run print or the upload (existence checks, create dataset, create
+//! origdatablock), finishing a half-done earlier run instead of duplicating it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde_json::{Map, Value, json};
+
+use crate::config::Config;
+use crate::dataset;
+use crate::evaluate::{self, Env, PluginHooks, ScFetch};
+use crate::files;
+use crate::nexus::NexusFile;
+use crate::plugin::PluginHost;
+use crate::schema::{Diagnostic, Schema, SchemaSet, Severity};
+use crate::scicat::{Client, Existence, NoScicat, ScicatError};
+
+/// What to ingest.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The data file path as given (selectors and `data_file_path` see it so).
+    pub nexus_file: String,
+    pub done_writing_message_file: Option<String>,
+    pub dry_run: bool,
+}
+
+/// How a run ended well.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Dry run: what would be uploaded.
+    DryRun(Value),
+    /// Dataset and origdatablock created.
+    Created { pid: String, datablock: String },
+    /// The dataset existed without its origdatablock: the datablock was added.
+    Resumed { pid: String, datablock: String },
+    /// Dataset and origdatablock exist already: nothing created.
+    Exists { pid: String },
+}
+
+/// The bodies built for one data file.
+pub struct Built {
+    pub schema_id: String,
+    pub dataset: Map<String, Value>,
+    pub files: Vec<files::ListedFile>,
+    pub warnings: Vec<String>,
+}
+
+/// Logs schema diagnostics as errors and warnings.
+pub fn log_diagnostics(diags: &[Diagnostic]) {
+    for d in diags {
+        match d.severity {
+            Severity::Error => log::error!("{d}"),
+            Severity::Warning => log::warn!("{d}"),
+        }
+    }
+}
+
+/// Loads the schemas the config names.
+pub fn load_schemas(config: &Config) -> Result<SchemaSet> {
+    let dir = crate::config::resolve_path(&config.config_file, &config.ingestion.schemas_directory);
+    let fallback = match config.ingestion.fallback_schema_file_path.trim() {
+        "" => None,
+        p => Some(crate::config::resolve_path(&config.config_file, p)),
+    };
+    if let Some(fb) = &fallback
+        && !fb.exists()
+    {
+        bail!(
+            "the fallback schema {} does not exist (ingestion.fallback_schema_file_path)",
+            fb.display()
+        );
+    }
+    let set = SchemaSet::load_dir(&dir, fallback.as_deref())?;
+    log_diagnostics(&set.diagnostics);
+    log::info!(
+        "loaded {} schema(s) from {}{}",
+        set.schemas.len(),
+        dir.display(),
+        if set.fallback.is_some() {
+            " plus a fallback"
+        } else {
+            ""
+        }
+    );
+    Ok(set)
+}
+
+/// Connects to SciCat when a host is configured, logging in when a username
+/// is given and no token.
+pub fn connect(config: &Config) -> Result<Option<Client>> {
+    let sc = &config.scicat;
+    crate::logging::add_secret(sc.token.expose());
+    crate::logging::add_secret(sc.password.expose());
+    if sc.host.trim().is_empty() {
+        return Ok(None);
+    }
+    let mut client = Client::new(sc)?;
+    if !client.has_token() && !sc.username.is_empty() {
+        if sc.password.is_empty() {
+            bail!("scicat.username is set but no password: set scicat.password or SCICAT_PASSWORD");
+        }
+        client.login(&sc.username, &sc.password)?;
+    }
+    Ok(Some(client))
+}
+
+/// Evaluates everything for one data file: returns the dataset (not yet
+/// uploaded) and the file list.
+pub fn build(
+    config: &Config,
+    schemas: &SchemaSet,
+    client: Option<&Client>,
+    plugins: &mut PluginHost,
+    req: &Request,
+) -> Result<Built> {
+    let fh = &config.ingestion.file_handling;
+    let data_path = PathBuf::from(&req.nexus_file);
+    let nexus = Arc::new(
+        NexusFile::open_with_retry(&data_path, fh.data_file_open_max_tries, |i| {
+            fh.retry_delay(i)
+        })
+        .map_err(|e| anyhow!("cannot open the data file: {e}"))?,
+    );
+
+    // Selection; plugins of schemas whose selector asks for them are loaded
+    // on demand.
+    let mut select_errors = Vec::new();
+    let schema: &Schema = schemas.select(
+        &req.nexus_file,
+        &mut |s: &Schema| match plugins.select(s, &nexus, &req.nexus_file) {
+            Ok(b) => b,
+            Err(e) => {
+                select_errors.push(format!("{e}"));
+                false
+            }
+        },
+    )?;
+    for e in select_errors {
+        log::warn!("{e}; treated as \"does not match\"");
+    }
+    log::info!(
+        "schema selected: {} (id {}, {})",
+        schema.name,
+        schema.id,
+        schema.file.display()
+    );
+
+    let sc: &dyn ScFetch = match client {
+        Some(c) => c,
+        None => &NoScicat,
+    };
+
+    let sample_ids = sample_ids(schema, &nexus, client);
+
+    let ingestor_dir = &fh.ingestor_files_directory;
+    let mut vars = evaluate::builtins(&req.nexus_file, ingestor_dir, &schema.id);
+    let mut plugin = plugins.for_schema(schema, &nexus)?;
+    let failures = {
+        let hooks: Option<&mut dyn PluginHooks> =
+            plugin.as_mut().map(|p| p as &mut dyn PluginHooks);
+        let mut env = Env {
+            nexus: &nexus,
+            scicat: sc,
+            plugin: hooks,
+        };
+        evaluate::evaluate_variables(schema, &mut vars, &mut env)
+    };
+    let mut warnings = Vec::new();
+    let mut logged = 0;
+    // Logs what the last step added to `warnings`, also when it failed.
+    let mut flush = |w: &Vec<String>| {
+        for line in &w[logged..] {
+            log::warn!("{line}");
+        }
+        logged = w.len();
+    };
+    if !failures.is_empty() {
+        warnings.push(evaluate::describe_failures("variable", &failures));
+    }
+    let fields = evaluate::build_fields(schema, &vars);
+    if !fields.ignored.is_empty() {
+        warnings.push(format!(
+            "schema entries with a field type other than high_level or scientific_metadata are ignored: {}",
+            fields.ignored.join(", ")
+        ));
+    }
+    if !fields.failures.is_empty() {
+        warnings.push(evaluate::describe_failures("field", &fields.failures));
+    }
+    flush(&warnings);
+
+    let done = match req.done_writing_message_file.as_deref() {
+        Some(p) if !p.is_empty() => {
+            let p = PathBuf::from(p);
+            if !p.exists() {
+                bail!(
+                    "the done-writing message file {} does not exist",
+                    p.display()
+                );
+            }
+            Some(p)
+        }
+        _ => None,
+    };
+    let listed = files::build(&data_path, done.as_deref(), fh)?;
+    let entries: Vec<files::FileEntry> = listed.iter().map(|f| f.entry.clone()).collect();
+    let assembled = dataset::assemble(
+        &fields,
+        &entries,
+        &sample_ids,
+        &config.dataset,
+        &mut warnings,
+    );
+    flush(&warnings);
+    let mut d = assembled?;
+    if let Some(p) = plugin.as_mut() {
+        d = p
+            .transform(d)
+            .map_err(|e| anyhow!("{e}; nothing was uploaded"))?;
+    }
+    let finalized = dataset::finalize(&mut d, &mut warnings);
+    flush(&warnings);
+    finalized?;
+    Ok(Built {
+        schema_id: schema.id.clone(),
+        dataset: d,
+        files: listed,
+        warnings,
+    })
+}
+
+fn sample_ids(schema: &Schema, nexus: &NexusFile, client: Option<&Client>) -> Vec<String> {
+    let sa = &schema.sample_attachment;
+    if !sa.query_sample_name {
+        return Vec::new();
+    }
+    let read = |p: &str| -> Option<String> {
+        match nexus.read(p) {
+            Ok(a) => Some(evaluate::text(&a.to_json(false))),
+            Err(e) => {
+                log::warn!("sample attachment: cannot read {p}: {e}");
+                None
+            }
+        }
+    };
+    let (Some(name), Some(proposal)) = (read(&sa.sample_name_path), read(&sa.proposal_id_path))
+    else {
+        log::warn!("sample attachment: no sample name or proposal id; no sampleId is set");
+        return Vec::new();
+    };
+    let Some(c) = client else {
+        log::warn!("sample attachment: scicat.host is not configured; no sampleId is set");
+        return Vec::new();
+    };
+    match c.samples(&name, &proposal) {
+        Ok(ids) => {
+            if ids.is_empty() {
+                log::warn!("sample attachment: no sample {name:?} in proposal {proposal}");
+            }
+            ids
+        }
+        Err(e) => {
+            log::warn!("sample attachment: {e}");
+            Vec::new()
+        }
+    }
+}
+
+/// The origdatablock body with paths in the configured form.
+pub fn origdatablock(
+    config: &Config,
+    built: &Built,
+    pid: Option<&str>,
+) -> Result<Map<String, Value>> {
+    let fh = &config.ingestion.file_handling;
+    let source = built.dataset.get("sourceFolder").and_then(|v| v.as_str());
+    let list = files::data_file_list(&built.files, &fh.file_path_type, source)?;
+    Ok(dataset::origdatablock(
+        &built.dataset,
+        list,
+        &fh.file_hash_algorithm,
+        pid,
+    ))
+}
+
+/// Runs one ingestion.
+pub fn run(config: &Config, req: &Request) -> Result<Outcome> {
+    let schemas = load_schemas(config)?;
+    let client = connect(config)?;
+    if !req.dry_run && client.is_none() {
+        bail!(
+            "scicat.host is not configured: set it (or use --dry-run to only see what would be uploaded)"
+        );
+    }
+    let mut plugins = PluginHost::new(&config.plugins)?;
+    let built = build(config, &schemas, client.as_ref(), &mut plugins, req)?;
+    let pid = built
+        .dataset
+        .get("pid")
+        .and_then(|p| p.as_str())
+        .map(str::to_string);
+    if req.dry_run {
+        let odb = origdatablock(config, &built, pid.as_deref())?;
+        let problems = dataset::check_dataset(&built.dataset);
+        if !problems.is_empty() {
+            log::warn!("SciCat would reject this dataset: {}", problems.join("; "));
+        }
+        log::info!("dry run: nothing is sent to SciCat");
+        return Ok(Outcome::DryRun(json!({
+            "schema": built.schema_id,
+            "dataset": built.dataset,
+            "origdatablock": odb,
+        })));
+    }
+    let client = client.expect("checked above");
+    // Everything that can be checked locally is checked before the first POST.
+    let problems = dataset::check_dataset(&built.dataset);
+    if !problems.is_empty() {
+        bail!(
+            "SciCat would reject the dataset, nothing was uploaded: {}",
+            problems.join("; ")
+        );
+    }
+    origdatablock(config, &built, Some("check"))?;
+    upload(config, &client, &built)
+}
+
+/// Looks for the dataset in SciCat as the config says: by pid, then by the
+/// scientific-metadata key.
+fn find_existing(
+    config: &Config,
+    client: &Client,
+    built: &Built,
+) -> Result<Option<(String, bool)>> {
+    let ing = &config.ingestion;
+    if ing.check_if_dataset_exists_by_pid
+        && let Some(pid) = built.dataset.get("pid").and_then(|p| p.as_str())
+    {
+        match client.dataset_by_pid(pid)? {
+            Existence::Present(body) => {
+                log::info!("dataset {pid} exists in SciCat");
+                return Ok(Some((pid.to_string(), body.is_some())));
+            }
+            Existence::Absent => log::info!("no dataset with pid {pid} in SciCat"),
+        }
+    }
+    if ing.check_if_dataset_exists_by_metadata {
+        let key = &ing.check_if_dataset_exists_by_metadata_key;
+        let value = built
+            .dataset
+            .get("scientificMetadata")
+            .and_then(|sm| sm.get(key))
+            .and_then(|e| e.get("value"));
+        match value {
+            Some(v) if !v.is_null() => {
+                let found = client.datasets_by_metadata(key, v)?;
+                if let Some(first) = found.first() {
+                    let pid = first
+                        .get("pid")
+                        .and_then(|p| p.as_str())
+                        .ok_or_else(|| anyhow!("SciCat listed a dataset without a pid"))?;
+                    if found.len() > 1 {
+                        log::warn!(
+                            "{} datasets have scientificMetadata.{key} = {v}; using {pid}",
+                            found.len()
+                        );
+                    }
+                    log::info!(
+                        "dataset {pid} with scientificMetadata.{key} = {v} exists in SciCat"
+                    );
+                    return Ok(Some((pid.to_string(), true)));
+                }
+                log::info!("no dataset with scientificMetadata.{key} = {v} in SciCat");
+            }
+            _ => log::info!(
+                "the dataset has no scientificMetadata.{key}: existence by metadata not checked"
+            ),
+        }
+    }
+    Ok(None)
+}
+
+fn created_id(reply: &Value, key: &str) -> Option<String> {
+    reply
+        .get(key)
+        .or_else(|| reply.get("_id"))
+        .or_else(|| reply.get("id"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+}
+
+/// Existence checks, then the two POSTs. A transient failure is retried only
+/// after checking what SciCat already has, so a retry never duplicates.
+fn upload(config: &Config, client: &Client, built: &Built) -> Result<Outcome> {
+    let ing = &config.ingestion;
+    let can_find = (ing.check_if_dataset_exists_by_pid && built.dataset.contains_key("pid"))
+        || ing.check_if_dataset_exists_by_metadata;
+    let mut attempt = 0u32;
+    let (pid, fresh) = loop {
+        if let Some((pid, readable)) = find_existing(config, client, built)? {
+            if !readable {
+                log::warn!(
+                    "dataset {pid} exists but is not readable with this account: its origdatablock cannot be checked; nothing created"
+                );
+                return Ok(Outcome::Exists { pid });
+            }
+            break (pid, false);
+        }
+        let body = Value::Object(built.dataset.clone());
+        match client.create_dataset(&body) {
+            Ok(reply) => {
+                let pid = created_id(&reply, "pid")
+                    .ok_or_else(|| anyhow!("SciCat created the dataset but returned no pid"))?;
+                log::info!("dataset created: {pid}");
+                break (pid, true);
+            }
+            Err(e) if e.status() == Some(409) => {
+                let pid = built
+                    .dataset
+                    .get("pid")
+                    .and_then(|p| p.as_str())
+                    .ok_or_else(|| anyhow!("{e}"))?;
+                log::info!("dataset {pid} exists already (409)");
+                break (pid.to_string(), false);
+            }
+            Err(e) if e.status() == Some(403) => {
+                bail!(
+                    "{e}. The token may not create datasets for owner group {}: check the token's account and the dataset's ownerGroup",
+                    built
+                        .dataset
+                        .get("ownerGroup")
+                        .map(|v| v.to_string())
+                        .unwrap_or_default()
+                );
+            }
+            Err(e) if e.status() == Some(401) => {
+                bail!(
+                    "{e}. The token is missing, wrong or expired: set scicat.token or SCICAT_TOKEN (or scicat.username/password)"
+                );
+            }
+            Err(e) if e.is_transient() && can_find && attempt + 1 < client.backoff.tries => {
+                let wait = client.backoff.delay(attempt);
+                log::warn!(
+                    "{e}; checking what SciCat has and retrying in {:.1} s",
+                    wait.as_secs_f64()
+                );
+                std::thread::sleep(wait);
+                attempt += 1;
+            }
+            Err(e) => return Err(upload_error(e, "the dataset was not created")),
+        }
+    };
+
+    if !fresh {
+        let blocks = client.datablocks_of(&pid)?;
+        if !blocks.is_empty() {
+            log::info!(
+                "dataset {pid} is complete ({} origdatablock(s)): nothing to do",
+                blocks.len()
+            );
+            return Ok(Outcome::Exists { pid });
+        }
+        log::warn!("dataset {pid} exists without its origdatablock: creating it now");
+    }
+
+    let odb = Value::Object(origdatablock(config, built, Some(&pid))?);
+    let mut attempt = 0u32;
+    let datablock = loop {
+        match client.create_origdatablock(&odb) {
+            Ok(reply) => {
+                break created_id(&reply, "_id").unwrap_or_else(|| "?".into());
+            }
+            Err(e) if e.is_transient() && attempt + 1 < client.backoff.tries => {
+                let wait = client.backoff.delay(attempt);
+                log::warn!(
+                    "{e}; checking what SciCat has and retrying in {:.1} s",
+                    wait.as_secs_f64()
+                );
+                std::thread::sleep(wait);
+                attempt += 1;
+                if let Ok(blocks) = client.datablocks_of(&pid)
+                    && let Some(b) = blocks.first()
+                {
+                    break created_id(b, "_id").unwrap_or_else(|| "?".into());
+                }
+            }
+            Err(e) => {
+                return Err(upload_error(
+                    e,
+                    &format!(
+                        "dataset {pid} exists without its origdatablock; run again to finish it"
+                    ),
+                ));
+            }
+        }
+    };
+    if fresh {
+        Ok(Outcome::Created { pid, datablock })
+    } else {
+        Ok(Outcome::Resumed { pid, datablock })
+    }
+}
+
+fn upload_error(e: ScicatError, state: &str) -> anyhow::Error {
+    anyhow!("{e} ({state})")
+}
+
+/// The final line that names the file, the dataset and the datablock.
+pub fn summary(file: &str, outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::DryRun(_) => format!("dry run of {file} done: nothing was sent to SciCat"),
+        Outcome::Created { pid, datablock } => {
+            format!("ingested {file}: dataset {pid}, origdatablock {datablock}")
+        }
+        Outcome::Resumed { pid, datablock } => format!(
+            "ingested {file}: dataset {pid} (existing), origdatablock {datablock} (added now)"
+        ),
+        Outcome::Exists { pid } => {
+            format!(
+                "{file} is already in SciCat: dataset {pid} with its origdatablock; nothing created"
+            )
+        }
+    }
+}
+
+/// Resolves a data file path relative to `data_directory` when it is relative
+/// and not found as given.
+pub fn locate_data_file(config: &Config, given: &str) -> String {
+    let p = Path::new(given);
+    let dir = &config.ingestion.file_handling.data_directory;
+    if p.is_absolute() || p.exists() || dir.is_empty() {
+        return given.to_string();
+    }
+    let joined = Path::new(dir).join(p);
+    if joined.exists() {
+        joined.to_string_lossy().into_owned()
+    } else {
+        given.to_string()
+    }
+}
+
+/// Context for errors of the whole run.
+pub fn run_with_context(config: &Config, req: &Request) -> Result<Outcome> {
+    run(config, req).with_context(|| format!("ingesting {}", req.nexus_file))
+}

@@ -1,0 +1,16 @@
+//! scicat-ingestor: registers NeXus/HDF5 data files in a SciCat data catalog.
+//!
+//! The flow of one ingestion, one module per stage: [`config`] → [`schema`] →
+//! [`nexus`] → [`evaluate`] (with [`plugin`]s) → [`files`] → [`dataset`] →
+//! [`scicat`]; [`ingest`] runs them in order and [`logging`] reports.
+
+pub mod config;
+pub mod dataset;
+pub mod evaluate;
+pub mod files;
+pub mod ingest;
+pub mod logging;
+pub mod nexus;
+pub mod plugin;
+pub mod schema;
+pub mod scicat;

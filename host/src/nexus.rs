@@ -1,0 +1,678 @@
+//! NeXus (HDF5) access: opens a data file (retrying while it is still being
+//! written), expands wildcard paths, and reads datasets, attributes, units and
+//! array slices as typed values. The only module that talks to HDF5; HDF5's
+//! own error stack is silenced and every failure is a one-line reason.
+
+use std::ffi::{CStr, c_char, c_void};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hdf5::types::{IntSize, TypeDescriptor};
+use hdf5::{Container, Dataset, File, Group, LocationType};
+use hdf5_sys::h5::hsize_t;
+use hdf5_sys::h5i::hid_t;
+use hdf5_sys::h5p::H5P_DEFAULT;
+use hdf5_sys::h5s::{H5S_seloper_t, H5Sclose, H5Screate_simple, H5Sselect_hyperslab};
+use hdf5_sys::h5t::{
+    H5T_order_t, H5T_str_t, H5Tget_order, H5Tget_size, H5Tget_strpad, H5Tis_variable_str,
+    H5Treclaim,
+};
+use serde_json::Value;
+
+/// A failure reading the file: one line, fit for the variable-failure warning.
+pub type NxResult<T> = Result<T, String>;
+
+/// The element type of a dataset or attribute as plugins and `inspect` see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ElemType {
+    String,
+    Integer,
+    Float,
+    Bool,
+    /// Anything else (compound, enum, reference, ...): listed, not readable.
+    Other(String),
+}
+
+impl ElemType {
+    pub fn name(&self) -> &str {
+        match self {
+            ElemType::String => "string",
+            ElemType::Integer => "integer",
+            ElemType::Float => "float",
+            ElemType::Bool => "bool",
+            ElemType::Other(s) => s,
+        }
+    }
+}
+
+/// Values read from the file, flattened in row-major order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Data {
+    Strings(Vec<String>),
+    Ints(Vec<i64>),
+    Floats(Vec<f64>),
+    Bools(Vec<bool>),
+}
+
+impl Data {
+    pub fn len(&self) -> usize {
+        match self {
+            Data::Strings(v) => v.len(),
+            Data::Ints(v) => v.len(),
+            Data::Floats(v) => v.len(),
+            Data::Bools(v) => v.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn json_at(&self, i: usize) -> Value {
+        match self {
+            Data::Strings(v) => Value::String(v[i].clone()),
+            Data::Ints(v) => Value::from(v[i]),
+            Data::Floats(v) => serde_json::Number::from_f64(v[i])
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
+            Data::Bools(v) => Value::Bool(v[i]),
+        }
+    }
+}
+
+/// An n-dimensional array of values (a scalar has an empty shape).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Array {
+    pub data: Data,
+    pub shape: Vec<usize>,
+}
+
+impl Array {
+    /// JSON form: a scalar or 1-element array becomes a scalar unless
+    /// `keep_array`; larger arrays nest by shape.
+    pub fn to_json(&self, keep_array: bool) -> Value {
+        let n = self.data.len();
+        if n == 1 && !keep_array {
+            return self.data.json_at(0);
+        }
+        if self.shape.len() <= 1 || n == 0 {
+            return Value::Array((0..n).map(|i| self.data.json_at(i)).collect());
+        }
+        let mut offset = 0;
+        self.nest(0, &mut offset)
+    }
+
+    fn nest(&self, dim: usize, offset: &mut usize) -> Value {
+        if dim + 1 == self.shape.len() {
+            let v = (0..self.shape[dim])
+                .map(|i| self.data.json_at(*offset + i))
+                .collect();
+            *offset += self.shape[dim];
+            return Value::Array(v);
+        }
+        Value::Array(
+            (0..self.shape[dim])
+                .map(|_| self.nest(dim + 1, offset))
+                .collect(),
+        )
+    }
+}
+
+/// What a child of a group is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Group,
+    Dataset,
+    Other,
+}
+
+/// Type and shape of a dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatasetInfo {
+    pub elem: ElemType,
+    pub shape: Vec<usize>,
+}
+
+/// An open, read-only NeXus file.
+pub struct NexusFile {
+    file: File,
+    path: PathBuf,
+}
+
+fn one_line(e: impl std::fmt::Display) -> String {
+    let s = e.to_string();
+    let s = s.lines().next().unwrap_or("").trim().to_string();
+    if s.is_empty() {
+        "unknown HDF5 error".into()
+    } else {
+        s
+    }
+}
+
+impl NexusFile {
+    /// Opens the file read-only, once.
+    pub fn open(path: &Path) -> NxResult<Self> {
+        if !path.exists() {
+            return Err(format!("{}: no such file", path.display()));
+        }
+        let file = File::open(path)
+            .map_err(|e| format!("{}: cannot open as HDF5: {}", path.display(), one_line(e)))?;
+        Ok(NexusFile {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Opens the file, retrying `max_tries` times in all with `delay(retry)`
+    /// between tries (a file still being written can fail to open). A file
+    /// that does not exist fails at once.
+    pub fn open_with_retry(
+        path: &Path,
+        max_tries: u32,
+        delay: impl Fn(usize) -> Duration,
+    ) -> NxResult<Self> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match Self::open(path) {
+                Ok(f) => return Ok(f),
+                Err(e) if !path.exists() || tries >= max_tries.max(1) => {
+                    if tries > 1 {
+                        return Err(format!("{e} (gave up after {tries} tries)"));
+                    }
+                    return Err(e);
+                }
+                Err(e) => {
+                    let wait = delay(tries as usize - 1);
+                    log::warn!(
+                        "{e}; try {tries} of {max_tries}, retrying in {:.0} s",
+                        wait.as_secs_f64()
+                    );
+                    std::thread::sleep(wait);
+                }
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn norm(path: &str) -> String {
+        let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        format!("/{}", parts.join("/"))
+    }
+
+    /// What is at `path`, with a precise reason when nothing is.
+    pub fn kind(&self, path: &str) -> NxResult<Kind> {
+        let path = Self::norm(path);
+        if path == "/" {
+            return Ok(Kind::Group);
+        }
+        let mut group: Group = (*self.file).clone();
+        let mut at = String::new();
+        let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        for (i, seg) in parts.iter().enumerate() {
+            let parent = if at.is_empty() { "/" } else { at.as_str() };
+            if !group.link_exists(seg) {
+                return Err(format!("no object `{seg}` in {parent}"));
+            }
+            at.push('/');
+            at.push_str(seg);
+            let t = group
+                .loc_type_by_name(seg)
+                .map_err(|_| format!("{at} is a broken link"))?;
+            let last = i + 1 == parts.len();
+            match t {
+                LocationType::Group if !last => {
+                    group = group.group(seg).map_err(one_line)?;
+                }
+                LocationType::Group => return Ok(Kind::Group),
+                LocationType::Dataset if last => return Ok(Kind::Dataset),
+                LocationType::Dataset => {
+                    return Err(format!("{at} is a dataset, not a group"));
+                }
+                _ if last => return Ok(Kind::Other),
+                _ => return Err(format!("{at} is not a group")),
+            }
+        }
+        Ok(Kind::Group)
+    }
+
+    fn dataset(&self, path: &str) -> NxResult<Dataset> {
+        match self.kind(path)? {
+            Kind::Dataset => self.file.dataset(path).map_err(one_line),
+            Kind::Group => Err(format!("{} is a group, not a dataset", Self::norm(path))),
+            Kind::Other => Err(format!("{} is not a dataset", Self::norm(path))),
+        }
+    }
+
+    fn group(&self, path: &str) -> NxResult<Group> {
+        match self.kind(path)? {
+            Kind::Group if Self::norm(path) == "/" => Ok((*self.file).clone()),
+            Kind::Group => self.file.group(path).map_err(one_line),
+            _ => Err(format!("{} is not a group", Self::norm(path))),
+        }
+    }
+
+    /// Children of a group in name order, with their kind.
+    pub fn children(&self, path: &str) -> NxResult<Vec<(String, Kind)>> {
+        let g = self.group(path)?;
+        let mut names = g.member_names().map_err(one_line)?;
+        names.sort();
+        Ok(names
+            .into_iter()
+            .map(|n| {
+                let k = match g.loc_type_by_name(&n) {
+                    Ok(LocationType::Group) => Kind::Group,
+                    Ok(LocationType::Dataset) => Kind::Dataset,
+                    _ => Kind::Other,
+                };
+                (n, k)
+            })
+            .collect())
+    }
+
+    /// Expands a path whose segments may hold `*` patterns into the existing
+    /// paths it names, in name order. A segment that is `*` matches every
+    /// child; any other segment with a `*` is a regular expression searched in
+    /// the child's name.
+    pub fn expand(&self, pattern: &str) -> NxResult<Vec<String>> {
+        let parts: Vec<&str> = pattern.split('/').filter(|s| !s.is_empty()).collect();
+        if !parts.iter().any(|p| p.contains('*')) {
+            self.kind(pattern)?;
+            return Ok(vec![Self::norm(pattern)]);
+        }
+        let mut current = vec![String::new()];
+        for (i, seg) in parts.iter().enumerate() {
+            let last = i + 1 == parts.len();
+            let mut next = Vec::new();
+            if seg.contains('*') {
+                let re = if *seg == "*" {
+                    None
+                } else {
+                    Some(regex::Regex::new(seg).map_err(|e| {
+                        format!(
+                            "path segment `{seg}` is not a valid pattern: {}",
+                            one_line(e)
+                        )
+                    })?)
+                };
+                for base in &current {
+                    let at = if base.is_empty() { "/" } else { base.as_str() };
+                    for (name, kind) in self.children(at)? {
+                        if !last && kind != Kind::Group {
+                            continue;
+                        }
+                        if re.as_ref().is_none_or(|r| r.is_match(&name)) {
+                            next.push(format!("{base}/{name}"));
+                        }
+                    }
+                }
+            } else {
+                for base in current {
+                    let p = format!("{base}/{seg}");
+                    match self.kind(&p) {
+                        Ok(Kind::Group) => next.push(p),
+                        Ok(_) if last => next.push(p),
+                        _ => {}
+                    }
+                }
+            }
+            current = next;
+        }
+        if current.is_empty() {
+            return Err(format!("nothing in the file matches {pattern}"));
+        }
+        Ok(current)
+    }
+
+    /// Type and shape of the dataset at `path`.
+    pub fn info(&self, path: &str) -> NxResult<DatasetInfo> {
+        let ds = self.dataset(path)?;
+        Ok(DatasetInfo {
+            elem: elem_type(&ds)?,
+            shape: ds.shape(),
+        })
+    }
+
+    /// Reads the whole dataset at `path`.
+    pub fn read(&self, path: &str) -> NxResult<Array> {
+        let ds = self.dataset(path)?;
+        read_container(&ds, false, None).map_err(|e| format!("{}: {e}", Self::norm(path)))
+    }
+
+    /// Reads the block `start .. start+count` (one pair per dimension) of the
+    /// dataset at `path`, so that large arrays can be streamed.
+    pub fn read_slice(&self, path: &str, start: &[u64], count: &[u64]) -> NxResult<Array> {
+        let ds = self.dataset(path)?;
+        let shape = ds.shape();
+        if start.len() != shape.len() || count.len() != shape.len() {
+            return Err(format!(
+                "{}: has {} dimensions, the slice gives {} starts and {} counts",
+                Self::norm(path),
+                shape.len(),
+                start.len(),
+                count.len()
+            ));
+        }
+        for (d, ((s, c), n)) in start.iter().zip(count).zip(&shape).enumerate() {
+            if s.saturating_add(*c) > *n as u64 {
+                return Err(format!(
+                    "{}: slice {s}..{} is outside dimension {d} of length {n}",
+                    Self::norm(path),
+                    s + c
+                ));
+            }
+        }
+        read_container(&ds, false, Some((start, count)))
+            .map_err(|e| format!("{}: {e}", Self::norm(path)))
+    }
+
+    /// Attribute names of the object at `path`.
+    pub fn attribute_names(&self, path: &str) -> NxResult<Vec<String>> {
+        let mut names = match self.kind(path)? {
+            Kind::Group => self.group(path)?.attr_names(),
+            Kind::Dataset => self.dataset(path)?.attr_names(),
+            Kind::Other => return Err(format!("{} has no attributes", Self::norm(path))),
+        }
+        .map_err(one_line)?;
+        names.sort();
+        Ok(names)
+    }
+
+    /// Reads attribute `name` of the object at `path`.
+    pub fn read_attribute(&self, path: &str, name: &str) -> NxResult<Array> {
+        let attr = match self.kind(path)? {
+            Kind::Group => self.group(path)?.attr(name),
+            Kind::Dataset => self.dataset(path)?.attr(name),
+            Kind::Other => return Err(format!("{} has no attributes", Self::norm(path))),
+        }
+        .map_err(|_| format!("{} has no attribute `{name}`", Self::norm(path)))?;
+        read_container(&attr, true, None).map_err(|e| format!("{}@{name}: {e}", Self::norm(path)))
+    }
+
+    /// The `units` attribute of the dataset at `path`, if it has one.
+    pub fn units(&self, path: &str) -> Option<String> {
+        let ds = self.dataset(path).ok()?;
+        let attr = ds.attr("units").ok()?;
+        match read_container(&attr, true, None).ok()?.data {
+            Data::Strings(v) => v.into_iter().next(),
+            _ => None,
+        }
+    }
+}
+
+fn elem_type(c: &Container) -> NxResult<ElemType> {
+    let d = c.dtype().map_err(one_line)?;
+    let desc = d.to_descriptor();
+    Ok(match desc {
+        Ok(TypeDescriptor::Integer(_)) | Ok(TypeDescriptor::Unsigned(_)) => ElemType::Integer,
+        Ok(TypeDescriptor::Float(_)) => ElemType::Float,
+        Ok(TypeDescriptor::Boolean) => ElemType::Bool,
+        Ok(
+            TypeDescriptor::FixedAscii(_)
+            | TypeDescriptor::FixedUnicode(_)
+            | TypeDescriptor::VarLenAscii
+            | TypeDescriptor::VarLenUnicode,
+        ) => ElemType::String,
+        Ok(other) => ElemType::Other(format!("{other}")),
+        Err(_) => ElemType::Other("unsupported".into()),
+    })
+}
+
+/// Owns a dataspace id and closes it.
+struct Space(hid_t);
+impl Drop for Space {
+    fn drop(&mut self) {
+        unsafe {
+            H5Sclose(self.0);
+        }
+    }
+}
+
+fn space_of(c: &Container, attr: bool) -> NxResult<Space> {
+    let id = unsafe {
+        if attr {
+            hdf5_sys::h5a::H5Aget_space(c.id())
+        } else {
+            hdf5_sys::h5d::H5Dget_space(c.id())
+        }
+    };
+    if id < 0 {
+        return Err("cannot read the dataspace".into());
+    }
+    Ok(Space(id))
+}
+
+/// One raw read of `n` elements of type `mem_type` into `buf`.
+fn raw_read(
+    c: &Container,
+    attr: bool,
+    mem_type: hid_t,
+    sel: Option<(&Space, &Space)>,
+    buf: *mut c_void,
+) -> NxResult<()> {
+    let rc = unsafe {
+        if attr {
+            hdf5_sys::h5a::H5Aread(c.id(), mem_type, buf)
+        } else {
+            let (m, f) = sel.map_or(
+                (hdf5_sys::h5s::H5S_ALL, hdf5_sys::h5s::H5S_ALL),
+                |(m, f)| (m.0, f.0),
+            );
+            hdf5_sys::h5d::H5Dread(c.id(), mem_type, m, f, H5P_DEFAULT, buf)
+        }
+    };
+    if rc < 0 {
+        Err("HDF5 could not read the values (unsupported type or corrupt data)".into())
+    } else {
+        Ok(())
+    }
+}
+
+/// Reads a dataset (whole or a hyperslab) or an attribute as typed values.
+fn read_container(c: &Container, attr: bool, slice: Option<(&[u64], &[u64])>) -> NxResult<Array> {
+    hdf5::sync::sync(|| read_container_locked(c, attr, slice))
+}
+
+fn read_container_locked(
+    c: &Container,
+    attr: bool,
+    slice: Option<(&[u64], &[u64])>,
+) -> NxResult<Array> {
+    let dtype = c.dtype().map_err(one_line)?;
+    let desc = dtype
+        .to_descriptor()
+        .map_err(|_| "unsupported HDF5 data type".to_string())?;
+    let full_shape = if attr {
+        space_of(c, true)?;
+        c.shape()
+    } else {
+        c.shape()
+    };
+    // Selection: a memory space of the slice shape and a file space with the
+    // hyperslab selected.
+    let (shape, spaces) = match slice {
+        None => (full_shape, None),
+        Some((start, count)) => {
+            let fspace = space_of(c, false)?;
+            let st: Vec<hsize_t> = start.to_vec();
+            let ct: Vec<hsize_t> = count.to_vec();
+            let rc = unsafe {
+                H5Sselect_hyperslab(
+                    fspace.0,
+                    H5S_seloper_t::H5S_SELECT_SET,
+                    st.as_ptr(),
+                    std::ptr::null(),
+                    ct.as_ptr(),
+                    std::ptr::null(),
+                )
+            };
+            if rc < 0 {
+                return Err("invalid slice".into());
+            }
+            let mspace =
+                unsafe { H5Screate_simple(ct.len() as i32, ct.as_ptr(), std::ptr::null()) };
+            if mspace < 0 {
+                return Err("invalid slice".into());
+            }
+            (
+                count.iter().map(|&c| c as usize).collect(),
+                Some((Space(mspace), fspace)),
+            )
+        }
+    };
+    let n: usize = shape.iter().product();
+    let sel = spaces.as_ref().map(|(m, f)| (m, f));
+    let data = if n == 0 {
+        match desc {
+            TypeDescriptor::Float(_) => Data::Floats(vec![]),
+            TypeDescriptor::Boolean => Data::Bools(vec![]),
+            TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_) => Data::Ints(vec![]),
+            _ => Data::Strings(vec![]),
+        }
+    } else {
+        match desc {
+            TypeDescriptor::Integer(_) => {
+                let mut v = vec![0i64; n];
+                let t = *hdf5::globals::H5T_NATIVE_INT64;
+                raw_read(c, attr, t, sel, v.as_mut_ptr().cast())?;
+                Data::Ints(v)
+            }
+            TypeDescriptor::Unsigned(_) => {
+                let mut v = vec![0u64; n];
+                let t = *hdf5::globals::H5T_NATIVE_UINT64;
+                raw_read(c, attr, t, sel, v.as_mut_ptr().cast())?;
+                if v.iter().all(|&x| x <= i64::MAX as u64) {
+                    Data::Ints(v.into_iter().map(|x| x as i64).collect())
+                } else {
+                    Data::Floats(v.into_iter().map(|x| x as f64).collect())
+                }
+            }
+            TypeDescriptor::Float(_) => {
+                let mut v = vec![0f64; n];
+                let t = *hdf5::globals::H5T_NATIVE_DOUBLE;
+                raw_read(c, attr, t, sel, v.as_mut_ptr().cast())?;
+                Data::Floats(v)
+            }
+            TypeDescriptor::Boolean => {
+                // Read in the file's own enum type and interpret the bytes.
+                let size = unsafe { H5Tget_size(dtype.id()) };
+                let big = unsafe { H5Tget_order(dtype.id()) } == H5T_order_t::H5T_ORDER_BE;
+                let mut bytes = vec![0u8; n * size];
+                raw_read(c, attr, dtype.id(), sel, bytes.as_mut_ptr().cast())?;
+                Data::Bools(
+                    bytes
+                        .chunks(size.max(1))
+                        .map(|b| {
+                            let lsb = if big { b[b.len() - 1] } else { b[0] };
+                            b.iter().any(|&x| x != 0) && (size > 1 || lsb != 0)
+                        })
+                        .collect(),
+                )
+            }
+            TypeDescriptor::FixedAscii(_)
+            | TypeDescriptor::FixedUnicode(_)
+            | TypeDescriptor::VarLenAscii
+            | TypeDescriptor::VarLenUnicode => {
+                Data::Strings(read_strings(c, attr, dtype.id(), n, sel, &spaces)?)
+            }
+            TypeDescriptor::Enum(e) if e.size == IntSize::U1 || e.size == IntSize::U2 => {
+                return Err(format!(
+                    "enumerated type ({} members) is not supported",
+                    e.members.len()
+                ));
+            }
+            other => return Err(format!("HDF5 type {other} is not supported")),
+        }
+    };
+    Ok(Array { data, shape })
+}
+
+/// Strings in the file's own string type (so fixed/variable length and the
+/// ASCII/UTF-8 character sets all read the same way); invalid UTF-8 is
+/// replaced, padding is stripped.
+fn read_strings(
+    c: &Container,
+    attr: bool,
+    ftype: hid_t,
+    n: usize,
+    sel: Option<(&Space, &Space)>,
+    spaces: &Option<(Space, Space)>,
+) -> NxResult<Vec<String>> {
+    let variable = unsafe { H5Tis_variable_str(ftype) } > 0;
+    if variable {
+        let mut ptrs: Vec<*mut c_char> = vec![std::ptr::null_mut(); n];
+        raw_read(c, attr, ftype, sel, ptrs.as_mut_ptr().cast())?;
+        let out = ptrs
+            .iter()
+            .map(|&p| {
+                if p.is_null() {
+                    String::new()
+                } else {
+                    String::from_utf8_lossy(unsafe { CStr::from_ptr(p) }.to_bytes()).into_owned()
+                }
+            })
+            .collect();
+        // Give HDF5 back the strings it allocated.
+        let reclaim_space = match spaces {
+            Some((m, _)) => Space(unsafe { hdf5_sys::h5s::H5Scopy(m.0) }),
+            None => space_of(c, attr)?,
+        };
+        unsafe {
+            H5Treclaim(
+                ftype,
+                reclaim_space.0,
+                H5P_DEFAULT,
+                ptrs.as_mut_ptr().cast(),
+            );
+        }
+        Ok(out)
+    } else {
+        let size = unsafe { H5Tget_size(ftype) };
+        let pad = unsafe { H5Tget_strpad(ftype) };
+        let mut bytes = vec![0u8; n * size];
+        raw_read(c, attr, ftype, sel, bytes.as_mut_ptr().cast())?;
+        Ok(bytes
+            .chunks(size.max(1))
+            .map(|b| {
+                let b = match pad {
+                    H5T_str_t::H5T_STR_NULLTERM => {
+                        &b[..b.iter().position(|&x| x == 0).unwrap_or(b.len())]
+                    }
+                    H5T_str_t::H5T_STR_SPACEPAD => {
+                        let end = b
+                            .iter()
+                            .rposition(|&x| x != b' ' && x != 0)
+                            .map_or(0, |i| i + 1);
+                        &b[..end]
+                    }
+                    _ => {
+                        let end = b.iter().rposition(|&x| x != 0).map_or(0, |i| i + 1);
+                        &b[..end]
+                    }
+                };
+                String::from_utf8_lossy(b).into_owned()
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrays_become_json_by_shape() {
+        let a = Array {
+            data: Data::Ints(vec![1, 2, 3, 4, 5, 6]),
+            shape: vec![2, 3],
+        };
+        assert_eq!(a.to_json(false), serde_json::json!([[1, 2, 3], [4, 5, 6]]));
+        let one = Array {
+            data: Data::Floats(vec![2.5]),
+            shape: vec![1],
+        };
+        assert_eq!(one.to_json(false), serde_json::json!(2.5));
+        assert_eq!(one.to_json(true), serde_json::json!([2.5]));
+    }
+}

@@ -1,0 +1,1 @@
+//! Placeholder: the plugin SDK lands with the plugin interface.

@@ -1,0 +1,102 @@
+//! Shared by the end-to-end tests: the SciCat test server, NeXus fixtures, and
+//! a runner for the built binary.
+#![allow(dead_code)]
+
+pub mod fixtures;
+pub mod scicat_server;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The repository's root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The test schemas shipped with the tests.
+pub fn schemas_dir() -> PathBuf {
+    repo().join("tests/data/schemas")
+}
+
+/// What a run of the binary printed and how it ended.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// stdout as one JSON document (panics with the whole output otherwise).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not one JSON document ({e})\nstdout:\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    pub fn ok(&self) -> &Self {
+        assert_eq!(
+            self.code, 0,
+            "exit code {}\nstderr:\n{}",
+            self.code, self.stderr
+        );
+        self
+    }
+
+    /// The last line of stderr.
+    pub fn last_line(&self) -> &str {
+        self.stderr.lines().last().unwrap_or("")
+    }
+}
+
+/// Runs the built `scicat-ingestor` with `args` and extra environment.
+pub fn ingestor(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_scicat-ingestor"));
+    cmd.args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("SCICAT_TOKEN")
+        .env_remove("SCICAT_PASSWORD");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("the binary runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Writes a JSON config file into `dir`.
+pub fn write_config(dir: &Path, config: &Value) -> PathBuf {
+    let p = dir.join("config.json");
+    std::fs::write(&p, serde_json::to_string_pretty(config).unwrap()).unwrap();
+    p
+}
+
+/// A config for the test server and the test schemas.
+pub fn config_for(server_url: &str, schemas: &Path) -> Value {
+    serde_json::json!({
+        "scicat": {"host": server_url, "token": "test-token-0123456789"},
+        "ingestion": {"schemas_directory": schemas},
+        "dataset": {"default_owner_group": "ess"},
+        "kafka": {"topics": "ignored"},
+    })
+}
+
+/// BLAKE2b-512 of a file, computed in memory.
+pub fn b2(path: &Path) -> String {
+    blake2b_simd::Params::new()
+        .hash_length(64)
+        .hash(&std::fs::read(path).unwrap())
+        .to_hex()
+        .to_string()
+}

@@ -1,0 +1,799 @@
+//! An in-process SciCat (v3) test server over real HTTP.
+//!
+//! It serves `proposals/{id}`, `instruments`, `samples`, `datasets` (by pid,
+//! by filter, their origdatablocks), creates datasets and origdatablocks after
+//! validating bodies as strictly as the real backend (unknown properties,
+//! missing required fields and wrong types give 400 with a `message` list),
+//! answers `datasets/isValid` and `auth/login`, records every request, and can
+//! be told to fail: answer N times with a status, delay, or drop the
+//! connection after processing a request.
+
+use std::collections::HashMap;
+use std::net::TcpListener as StdListener;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{Map, Value, json};
+
+/// One request as the server saw it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    /// Path below the API base, e.g. `datasets/abc`.
+    pub path: String,
+    /// The decoded `filter` query parameter, if any.
+    pub filter: Option<Value>,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Value>,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A failure to inject into requests matching `METHOD path-prefix`.
+#[derive(Debug, Clone)]
+enum Fault {
+    /// Answer with `status` for the next `times` matching requests.
+    Status { status: u16, times: usize },
+    /// Process the next `times` matching requests, then drop the
+    /// connection without answering.
+    Drop { times: usize },
+    /// Wait before answering every matching request.
+    Delay(Duration),
+}
+
+#[derive(Default)]
+pub struct State {
+    pub requests: Vec<Recorded>,
+    pub proposals: HashMap<String, Value>,
+    pub instruments: Vec<Value>,
+    pub samples: Vec<Value>,
+    /// Datasets in creation order.
+    pub datasets: Vec<Value>,
+    pub origdatablocks: Vec<Value>,
+    /// When set, every request but `auth/login` needs this bearer token.
+    pub token: Option<String>,
+    /// Accepted `auth/login` credentials.
+    pub users: Vec<(String, String)>,
+    faults: Vec<(String, Fault)>,
+    next_id: u64,
+}
+
+/// A running test server; stops when dropped.
+pub struct ScicatServer {
+    /// The API base, e.g. `http://127.0.0.1:4711/api/v3`.
+    pub url: String,
+    state: Arc<Mutex<State>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for ScicatServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A URL where nothing listens (for "server down").
+pub fn dead_url() -> String {
+    let l = StdListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    format!("http://127.0.0.1:{port}/api/v3")
+}
+
+impl ScicatServer {
+    /// Starts a server with the proposals and instruments of the ESS example
+    /// files.
+    pub fn start() -> ScicatServer {
+        let server = Self::empty();
+        {
+            let mut s = server.state();
+            s.proposals.insert(
+                "443503".into(),
+                json!({"proposalId": "443503", "pi_firstname": "Jane", "pi_lastname": "Doe",
+                       "pi_email": "jane.doe@ess.eu", "title": "CODA proposal"}),
+            );
+            s.proposals.insert(
+                "876380".into(),
+                json!({"proposalId": "876380", "pi_firstname": "Søren", "pi_lastname": "Schmidt",
+                       "pi_email": "soren.schmidt@ess.eu", "title": "YMIR proposal"}),
+            );
+            s.instruments = vec![
+                json!({"id": "inst-odin-1", "pid": "inst-odin-1", "name": "ODIN", "uniqueName": "odin"}),
+                json!({"id": "inst-ymir-1", "pid": "inst-ymir-1", "name": "YMIR", "uniqueName": "ymir"}),
+            ];
+        }
+        server
+    }
+
+    /// Starts a server that knows nothing.
+    pub fn empty() -> ScicatServer {
+        let listener = StdListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(Mutex::new(State::default()));
+        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let st = state.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                loop {
+                    tokio::select! {
+                        _ = &mut stop_rx => break,
+                        accepted = listener.accept() => {
+                            let Ok((stream, _)) = accepted else { continue };
+                            let st = st.clone();
+                            tokio::spawn(async move {
+                                let svc = service_fn(move |req| handle(st.clone(), req));
+                                let _ = http1::Builder::new()
+                                    .serve_connection(TokioIo::new(stream), svc)
+                                    .await;
+                            });
+                        }
+                    }
+                }
+            });
+        });
+        ScicatServer {
+            url: format!("http://127.0.0.1:{port}/api/v3"),
+            state,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap()
+    }
+
+    /// Requires `Authorization: Bearer <token>` on every request but login.
+    pub fn require_token(&self, token: &str) {
+        self.state().token = Some(token.into());
+    }
+
+    /// Accepts these credentials at `auth/login` (which returns the required
+    /// token, or a fixed one).
+    pub fn add_user(&self, user: &str, password: &str) {
+        self.state().users.push((user.into(), password.into()));
+    }
+
+    /// The next `times` requests `METHOD path-prefix` (e.g. `POST datasets`)
+    /// are answered with `status`.
+    pub fn fail(&self, route: &str, status: u16, times: usize) {
+        self.state()
+            .faults
+            .push((route.into(), Fault::Status { status, times }));
+    }
+
+    /// The next matching request is processed, then its connection dropped
+    /// without an answer (a crash or a network cut after the server acted).
+    pub fn drop_after(&self, route: &str, times: usize) {
+        self.state()
+            .faults
+            .push((route.into(), Fault::Drop { times }));
+    }
+
+    /// Every matching request waits `d` before its answer.
+    pub fn delay(&self, route: &str, d: Duration) {
+        self.state().faults.push((route.into(), Fault::Delay(d)));
+    }
+
+    pub fn clear_faults(&self) {
+        self.state().faults.clear();
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state().requests.clone()
+    }
+
+    /// Requests `METHOD path-prefix`.
+    pub fn requests_to(&self, route: &str) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| route_matches(route, &r.method, &r.path))
+            .collect()
+    }
+
+    pub fn datasets(&self) -> Vec<Value> {
+        self.state().datasets.clone()
+    }
+
+    pub fn origdatablocks(&self) -> Vec<Value> {
+        self.state().origdatablocks.clone()
+    }
+}
+
+fn route_matches(route: &str, method: &str, path: &str) -> bool {
+    let (m, p) = route.split_once(' ').unwrap_or(("", route));
+    (m.is_empty() || m.eq_ignore_ascii_case(method)) && path.starts_with(p.trim_start_matches('/'))
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+async fn handle(
+    state: Arc<Mutex<State>>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, BoxError> {
+    let method = req.method().to_string();
+    let uri = req.uri().clone();
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let bytes = req.into_body().collect().await?.to_bytes();
+    let full_path = uri.path().to_string();
+    let path = full_path
+        .strip_prefix("/api/v3/")
+        .or_else(|| full_path.strip_prefix("/api/v3"))
+        .unwrap_or(full_path.trim_start_matches('/'))
+        .to_string();
+    let path = percent_encoding::percent_decode_str(&path)
+        .decode_utf8_lossy()
+        .into_owned();
+    let query = uri.query().unwrap_or("").to_string();
+    let filter = query_param(&query, "filter").and_then(|f| serde_json::from_str(&f).ok());
+    let body: Option<Value> = if bytes.is_empty() {
+        None
+    } else {
+        match serde_json::from_slice(&bytes) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                return Ok(reply(
+                    400,
+                    json!({"statusCode": 400, "message": ["body is not JSON"]}),
+                ));
+            }
+        }
+    };
+
+    // Faults that apply to this request.
+    let (delay, status_fault, drop) = {
+        let mut s = state.lock().unwrap();
+        s.requests.push(Recorded {
+            method: method.clone(),
+            path: path.clone(),
+            filter: filter.clone(),
+            query: query.clone(),
+            headers: headers.clone(),
+            body: body.clone(),
+        });
+        let mut delay = None;
+        let mut status_fault = None;
+        let mut drop = false;
+        for (route, f) in s.faults.iter_mut() {
+            if !route_matches(route, &method, &path) {
+                continue;
+            }
+            match f {
+                Fault::Delay(d) => delay = Some(*d),
+                Fault::Status { status, times } if *times > 0 && status_fault.is_none() => {
+                    *times -= 1;
+                    status_fault = Some(*status);
+                }
+                Fault::Drop { times } if *times > 0 => {
+                    *times -= 1;
+                    drop = true;
+                }
+                _ => {}
+            }
+        }
+        (delay, status_fault, drop)
+    };
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
+    if let Some(status) = status_fault {
+        return Ok(reply(
+            status,
+            json!({"statusCode": status, "message": "injected failure"}),
+        ));
+    }
+    let (status, value) = {
+        let mut s = state.lock().unwrap();
+        route(&mut s, &method, &path, filter.as_ref(), &headers, body)
+    };
+    if drop {
+        return Err("connection dropped by the test server".into());
+    }
+    Ok(reply(status, value))
+}
+
+fn reply(status: u16, v: Value) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(v.to_string())))
+        .unwrap()
+}
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == name).then(|| {
+            percent_encoding::percent_decode_str(&v.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
+fn error(status: u16, messages: Vec<String>) -> (u16, Value) {
+    let reason = match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        409 => "Conflict",
+        _ => "Error",
+    };
+    (
+        status,
+        json!({"statusCode": status, "message": messages, "error": reason}),
+    )
+}
+
+fn route(
+    s: &mut State,
+    method: &str,
+    path: &str,
+    filter: Option<&Value>,
+    headers: &[(String, String)],
+    body: Option<Value>,
+) -> (u16, Value) {
+    if path == "auth/login" && method == "POST" {
+        let b = body.unwrap_or(Value::Null);
+        let (u, p) = (b["username"].as_str(), b["password"].as_str());
+        let ok = s
+            .users
+            .iter()
+            .any(|(uu, pp)| Some(uu.as_str()) == u && Some(pp.as_str()) == p);
+        if !ok {
+            return error(401, vec!["Unauthorized".into()]);
+        }
+        let token = s.token.clone().unwrap_or_else(|| "login-token".into());
+        return (
+            201,
+            json!({"access_token": token, "id": token, "userId": u}),
+        );
+    }
+    if let Some(t) = &s.token {
+        let auth = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            .map(|(_, v)| v.as_str());
+        if auth != Some(&format!("Bearer {t}")) {
+            return error(401, vec!["Unauthorized".into()]);
+        }
+    }
+    let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    match (method, parts.as_slice()) {
+        ("GET", ["proposals", id]) => match s.proposals.get(*id) {
+            Some(p) => (200, p.clone()),
+            None => error(404, vec![format!("proposal {id} not found")]),
+        },
+        ("GET", ["instruments"]) => (200, Value::Array(filtered(&s.instruments, filter))),
+        ("GET", ["samples"]) => (200, Value::Array(filtered(&s.samples, filter))),
+        ("GET", ["datasets"]) => (200, Value::Array(filtered(&s.datasets, filter))),
+        ("GET", ["datasets", pid]) => match s.datasets.iter().find(|d| d["pid"] == *pid) {
+            Some(d) => (200, d.clone()),
+            None => error(404, vec![format!("dataset {pid} not found")]),
+        },
+        ("GET", ["datasets", pid, "origdatablocks"]) => {
+            if !s.datasets.iter().any(|d| d["pid"] == *pid) {
+                return error(404, vec![format!("dataset {pid} not found")]);
+            }
+            let blocks: Vec<Value> = s
+                .origdatablocks
+                .iter()
+                .filter(|b| b["datasetId"] == *pid)
+                .cloned()
+                .collect();
+            (200, Value::Array(blocks))
+        }
+        ("POST", ["datasets", "isValid"]) => {
+            let problems = validate_dataset(body.as_ref());
+            (
+                200,
+                json!({"valid": problems.is_empty(), "reason": problems}),
+            )
+        }
+        ("POST", ["datasets"]) => {
+            let problems = validate_dataset(body.as_ref());
+            if !problems.is_empty() {
+                return error(400, problems);
+            }
+            let mut d = body.unwrap();
+            let pid = match d.get("pid").and_then(|p| p.as_str()) {
+                Some(p) => p.to_string(),
+                None => {
+                    s.next_id += 1;
+                    format!("20.500.12269/test-{:04}", s.next_id)
+                }
+            };
+            if s.datasets.iter().any(|x| x["pid"] == pid.as_str()) {
+                return error(409, vec![format!("dataset {pid} exists already")]);
+            }
+            let now = chrono::Utc::now().to_rfc3339();
+            let o = d.as_object_mut().unwrap();
+            o.insert("pid".into(), json!(pid));
+            o.insert("createdAt".into(), json!(now));
+            o.insert("updatedAt".into(), json!(now));
+            s.datasets.push(d.clone());
+            (201, d)
+        }
+        ("POST", ["origdatablocks"]) => {
+            let problems = validate_origdatablock(body.as_ref());
+            if !problems.is_empty() {
+                return error(400, problems);
+            }
+            let mut b = body.unwrap();
+            let pid = b["datasetId"].as_str().unwrap().to_string();
+            let Some(di) = s.datasets.iter().position(|d| d["pid"] == pid.as_str()) else {
+                return error(400, vec![format!("dataset {pid} does not exist")]);
+            };
+            s.next_id += 1;
+            let id = format!("odb-{:04}", s.next_id);
+            {
+                let ds = s.datasets[di].clone();
+                let o = b.as_object_mut().unwrap();
+                o.insert("_id".into(), json!(id));
+                o.insert("ownerGroup".into(), ds["ownerGroup"].clone());
+                o.insert(
+                    "accessGroups".into(),
+                    ds.get("accessGroups").cloned().unwrap_or(json!([])),
+                );
+            }
+            s.origdatablocks.push(b.clone());
+            let (size, n) = s
+                .origdatablocks
+                .iter()
+                .filter(|x| x["datasetId"] == pid.as_str())
+                .fold((0u64, 0u64), |(sz, n), x| {
+                    (
+                        sz + x["size"].as_u64().unwrap_or(0),
+                        n + x["dataFileList"].as_array().map_or(0, |l| l.len() as u64),
+                    )
+                });
+            let d = s.datasets[di].as_object_mut().unwrap();
+            d.insert("size".into(), json!(size));
+            d.insert("numberOfFiles".into(), json!(n));
+            (201, b)
+        }
+        _ => error(404, vec![format!("Cannot {method} /api/v3/{path}")]),
+    }
+}
+
+/// Applies a loopback `where` filter: plain equality on (dotted) keys, and
+/// `{"ilike": pattern}` case-insensitive matching with `%` wildcards.
+fn filtered(items: &[Value], filter: Option<&Value>) -> Vec<Value> {
+    let Some(Value::Object(wh)) = filter.and_then(|f| f.get("where")) else {
+        return items.to_vec();
+    };
+    items
+        .iter()
+        .filter(|item| {
+            wh.iter().all(|(k, want)| {
+                let got = k.split('.').try_fold(*item, |v, p| v.get(p));
+                match (got, want) {
+                    (Some(Value::String(g)), Value::Object(op)) if op.contains_key("ilike") => {
+                        let pat = op["ilike"].as_str().unwrap_or("").to_lowercase();
+                        let g = g.to_lowercase();
+                        let parts: Vec<&str> = pat.split('%').collect();
+                        if parts.len() == 1 {
+                            g == pat
+                        } else {
+                            g.starts_with(parts[0])
+                                && g.ends_with(parts[parts.len() - 1])
+                                && parts.iter().all(|p| g.contains(p))
+                        }
+                    }
+                    (Some(g), w) => g == w,
+                    (None, _) => false,
+                }
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+const DATASET_PROPS: &[&str] = &[
+    "pid",
+    "type",
+    "version",
+    "datasetName",
+    "principalInvestigator",
+    "startTime",
+    "endTime",
+    "creationLocation",
+    "dataFormat",
+    "sampleId",
+    "instrumentId",
+    "proposalId",
+    "runNumber",
+    "owner",
+    "ownerEmail",
+    "orcidOfOwner",
+    "contactEmail",
+    "sourceFolder",
+    "sourceFolderHost",
+    "size",
+    "packedSize",
+    "numberOfFiles",
+    "numberOfFilesArchived",
+    "creationTime",
+    "validationStatus",
+    "keywords",
+    "description",
+    "classification",
+    "license",
+    "isPublished",
+    "techniques",
+    "sharedWith",
+    "relationships",
+    "datasetlifecycle",
+    "scientificMetadata",
+    "scientificMetadataSchema",
+    "scientificMetadataValid",
+    "comment",
+    "dataQualityMetrics",
+    "ownerGroup",
+    "accessGroups",
+    "instrumentGroup",
+];
+
+fn is_email(s: &str) -> bool {
+    let re =
+        regex::Regex::new(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
+            .unwrap();
+    re.is_match(s)
+}
+
+fn is_iso_date(s: &str) -> bool {
+    let re = regex::Regex::new(
+        r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$",
+    )
+    .unwrap();
+    re.is_match(s)
+}
+
+/// class-validator style checks of a v3 dataset body.
+pub fn validate_dataset(body: Option<&Value>) -> Vec<String> {
+    let Some(Value::Object(d)) = body else {
+        return vec!["the body must be a JSON object".into()];
+    };
+    let mut p = Vec::new();
+    for k in d.keys() {
+        if !DATASET_PROPS.contains(&k.as_str()) {
+            p.push(format!("property {k} should not exist"));
+        }
+    }
+    let string = |k: &str, required: bool, p: &mut Vec<String>| match d.get(k) {
+        None if required => p.push(format!("{k} should not be empty")),
+        Some(Value::String(s)) if required && s.is_empty() => {
+            p.push(format!("{k} should not be empty"))
+        }
+        Some(Value::String(_)) | None => {}
+        Some(_) => p.push(format!("{k} must be a string")),
+    };
+    for k in [
+        "datasetName",
+        "principalInvestigator",
+        "creationLocation",
+        "owner",
+        "sourceFolder",
+        "ownerGroup",
+    ] {
+        string(k, true, &mut p);
+    }
+    for k in [
+        "pid",
+        "sampleId",
+        "instrumentId",
+        "proposalId",
+        "runNumber",
+        "description",
+        "orcidOfOwner",
+        "dataFormat",
+        "sourceFolderHost",
+        "license",
+        "comment",
+        "instrumentGroup",
+        "version",
+        "classification",
+        "validationStatus",
+        "scientificMetadataSchema",
+        "dataQualityMetrics",
+    ] {
+        string(k, false, &mut p);
+    }
+    match d.get("type") {
+        Some(Value::String(t)) if t == "raw" || t == "derived" => {}
+        Some(_) => p.push("type must be one of the following values: raw, derived".into()),
+        None => p.push("type should not be empty".into()),
+    }
+    match d.get("contactEmail") {
+        Some(Value::String(s)) if s.split(';').all(|e| is_email(e.trim())) => {}
+        Some(_) => p.push("contactEmail must be an email (or several separated by ;)".into()),
+        None => p.push("contactEmail should not be empty".into()),
+    }
+    match d.get("ownerEmail") {
+        None => {}
+        Some(Value::String(s)) if is_email(s) => {}
+        Some(_) => p.push("ownerEmail must be an email".into()),
+    }
+    match d.get("creationTime") {
+        Some(Value::String(s)) if is_iso_date(s) => {}
+        Some(_) => p.push("creationTime must be a valid ISO 8601 date string".into()),
+        None => p.push("creationTime should not be empty".into()),
+    }
+    for k in ["startTime", "endTime"] {
+        match d.get(k) {
+            None => {}
+            Some(Value::String(s)) if is_iso_date(s) => {}
+            Some(_) => p.push(format!("{k} must be a valid ISO 8601 date string")),
+        }
+    }
+    for k in ["keywords", "accessGroups", "sharedWith"] {
+        match d.get(k) {
+            None => {}
+            Some(Value::Array(a)) if a.iter().all(Value::is_string) => {}
+            Some(_) => p.push(format!("each value in {k} must be a string")),
+        }
+    }
+    for k in [
+        "size",
+        "numberOfFiles",
+        "packedSize",
+        "numberOfFilesArchived",
+    ] {
+        match d.get(k) {
+            None => {}
+            Some(v) if v.is_i64() || v.is_u64() => {}
+            Some(_) => p.push(format!("{k} must be an integer number")),
+        }
+    }
+    if let Some(v) = d.get("isPublished")
+        && !v.is_boolean()
+    {
+        p.push("isPublished must be a boolean value".into());
+    }
+    if let Some(v) = d.get("scientificMetadata")
+        && !v.is_object()
+    {
+        p.push("scientificMetadata must be an object".into());
+    }
+    for k in ["techniques", "relationships"] {
+        if let Some(v) = d.get(k)
+            && !v.is_array()
+        {
+            p.push(format!("{k} must be an array"));
+        }
+    }
+    p
+}
+
+/// class-validator style checks of a v3 origdatablock body.
+pub fn validate_origdatablock(body: Option<&Value>) -> Vec<String> {
+    let Some(Value::Object(b)) = body else {
+        return vec!["the body must be a JSON object".into()];
+    };
+    let mut p = Vec::new();
+    const PROPS: &[&str] = &[
+        "datasetId",
+        "size",
+        "chkAlg",
+        "dataFileList",
+        "ownerGroup",
+        "accessGroups",
+        "instrumentGroup",
+        "isPublished",
+    ];
+    for k in b.keys() {
+        if !PROPS.contains(&k.as_str()) {
+            p.push(format!("property {k} should not exist"));
+        }
+    }
+    for k in ["datasetId", "ownerGroup"] {
+        match b.get(k) {
+            Some(Value::String(s)) if !s.is_empty() => {}
+            Some(Value::String(_)) | None => p.push(format!("{k} should not be empty")),
+            Some(_) => p.push(format!("{k} must be a string")),
+        }
+    }
+    match b.get("size") {
+        Some(v) if v.is_i64() || v.is_u64() => {}
+        Some(_) => p.push("size must be an integer number".into()),
+        None => p.push("size should not be empty".into()),
+    }
+    if let Some(v) = b.get("chkAlg")
+        && !v.is_string()
+    {
+        p.push("chkAlg must be a string".into());
+    }
+    if let Some(v) = b.get("accessGroups")
+        && !v.as_array().is_some_and(|a| a.iter().all(Value::is_string))
+    {
+        p.push("each value in accessGroups must be a string".into());
+    }
+    match b.get("dataFileList") {
+        Some(Value::Array(list)) if !list.is_empty() => {
+            for (i, f) in list.iter().enumerate() {
+                p.extend(validate_file(i, f));
+            }
+        }
+        Some(Value::Array(_)) => p.push("dataFileList should not be empty".into()),
+        Some(_) => p.push("dataFileList must be an array".into()),
+        None => p.push("dataFileList should not be empty".into()),
+    }
+    p
+}
+
+fn validate_file(i: usize, f: &Value) -> Vec<String> {
+    let mut p = Vec::new();
+    let Some(o) = f.as_object() else {
+        return vec![format!("dataFileList.{i} must be an object")];
+    };
+    for k in o.keys() {
+        if !["path", "size", "time", "chk", "uid", "gid", "perm"].contains(&k.as_str()) {
+            p.push(format!("dataFileList.{i}.property {k} should not exist"));
+        }
+    }
+    match o.get("path") {
+        Some(Value::String(s)) if !s.is_empty() => {}
+        _ => p.push(format!("dataFileList.{i}.path must be a string")),
+    }
+    match o.get("size") {
+        Some(v) if v.is_i64() || v.is_u64() => {}
+        _ => p.push(format!("dataFileList.{i}.size must be an integer number")),
+    }
+    match o.get("time") {
+        Some(Value::String(s)) if is_iso_date(s) => {}
+        _ => p.push(format!(
+            "dataFileList.{i}.time must be a valid ISO 8601 date string"
+        )),
+    }
+    for k in ["chk", "uid", "gid", "perm"] {
+        if let Some(v) = o.get(k)
+            && !v.is_string()
+        {
+            p.push(format!("dataFileList.{i}.{k} must be a string"));
+        }
+    }
+    p
+}
+
+/// The scientific metadata `value`s of a dataset, by key.
+pub fn sm_values(d: &Value) -> Map<String, Value> {
+    d["scientificMetadata"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v["value"].clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
