@@ -108,7 +108,6 @@ pub struct Config {
     pub plugins: PluginOptions,
 }
 
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DatasetOptions {

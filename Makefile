@@ -1,0 +1,33 @@
+# The two commands of the README:
+#   make demo   dry run of the bundled example: prints what would be uploaded
+#   make test   the whole test suite (what CI runs)
+# Both install what is missing first (cmake >= 3.26, the wasm32-wasip2 target).
+
+SHELL := /bin/bash
+SETUP = eval "$$(scripts/setup.sh)"
+DEMO_FILE = $(CURDIR)/demo/out/443503/raw/demo_coda_31010.nxs
+
+.PHONY: demo test lint build release bench clean-demo
+
+demo:
+	@$(SETUP) && cargo build --quiet -p scicat-ingestor --bin scicat-ingestor --example make-demo-file
+	@target/debug/examples/make-demo-file $(DEMO_FILE)
+	@target/debug/scicat-ingestor -c demo/config.json --nexus-file $(DEMO_FILE) --dry-run
+
+test:
+	@$(SETUP) && cargo test --workspace
+
+lint:
+	@$(SETUP) && cargo fmt --all -- --check && cargo clippy --all-targets -- -D warnings
+
+build:
+	@$(SETUP) && cargo build
+
+release:
+	@$(SETUP) && cargo build --release -p scicat-ingestor
+
+bench: release
+	@scripts/bench.sh
+
+clean-demo:
+	rm -rf demo/out
