@@ -168,6 +168,12 @@ pub fn build(
         };
         evaluate::evaluate_variables(schema, &mut vars, &mut env)
     };
+    if let Some(reason) = client.and_then(Client::unreachable) {
+        bail!(
+            "cannot reach SciCat at {}: {reason}; nothing was uploaded",
+            config.scicat.host
+        );
+    }
     let mut warnings = Vec::new();
     let mut logged = 0;
     // Logs what the last step added to `warnings`, also when it failed.

@@ -208,23 +208,20 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
-impl Log for Logger {
-    fn enabled(&self, m: &Metadata) -> bool {
-        self.sinks
-            .read()
-            .map(|s| s.filter.enabled(m))
-            .unwrap_or(false)
-    }
+/// Writes `msg` to every sink whatever the level filter says: for the one
+/// line that ends a run (its outcome or its error).
+pub fn emit(level: Level, msg: &str) {
+    let one_line = msg.replace(['\n', '\r'], " ");
+    logger().write(level, "scicat_ingestor", &one_line);
+}
 
-    fn log(&self, record: &Record) {
+impl Logger {
+    fn write(&self, lvl: Level, target: &str, raw: &str) {
         let Ok(sinks) = self.sinks.read() else {
             return;
         };
-        if !sinks.filter.matches(record) {
-            return;
-        }
-        let msg = scrub(&record.args().to_string());
-        let level = match record.level() {
+        let msg = scrub(raw);
+        let level = match lvl {
             Level::Warn => "WARNING",
             other => other.as_str(),
         };
@@ -241,7 +238,7 @@ impl Log for Logger {
             let _ = f.write_all(line.as_bytes());
         }
         if let Some((sock, facility)) = &sinks.syslog {
-            let pri = facility * 8 + severity(record.level());
+            let pri = facility * 8 + severity(lvl);
             let _ = sock.send(
                 format!(
                     "<{pri}>scicat-ingestor[{}]: {} {level} {msg}",
@@ -261,12 +258,32 @@ impl Log for Logger {
                 "host": host,
                 "short_message": short,
                 "timestamp": now.timestamp_millis() as f64 / 1000.0,
-                "level": severity(record.level()),
+                "level": severity(lvl),
                 "_facility": facility,
                 "_prefix": sinks.prefix,
-                "_target": record.target(),
+                "_target": target,
             });
             let _ = sock.send(gelf.to_string().as_bytes());
+        }
+    }
+}
+
+impl Log for Logger {
+    fn enabled(&self, m: &Metadata) -> bool {
+        self.sinks
+            .read()
+            .map(|s| s.filter.enabled(m))
+            .unwrap_or(false)
+    }
+
+    fn log(&self, record: &Record) {
+        let enabled = self
+            .sinks
+            .read()
+            .map(|s| s.filter.matches(record))
+            .unwrap_or(false);
+        if enabled {
+            self.write(record.level(), record.target(), &record.args().to_string());
         }
     }
 

@@ -159,8 +159,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            log::logger().flush();
-            eprintln!("error: {}", logging::scrub(&format!("{e:#}")));
+            logging::emit(log::Level::Error, &format!("{e:#}"));
             ExitCode::FAILURE
         }
     }

@@ -92,6 +92,9 @@ pub struct Client {
     headers: Vec<(String, String)>,
     endpoints: ApiEndpoints,
     pub backoff: Backoff,
+    /// Set when the host could not be reached even after retries: later
+    /// requests to it fail at once instead of retrying again.
+    down: std::cell::RefCell<Option<String>>,
 }
 
 fn install_crypto() {
@@ -165,7 +168,13 @@ impl Client {
                 .collect(),
             endpoints: opts.api_endpoints.clone(),
             backoff: Backoff::default(),
+            down: std::cell::RefCell::new(None),
         })
+    }
+
+    /// Why the host is unreachable, when a request already found it so.
+    pub fn unreachable(&self) -> Option<String> {
+        self.down.borrow().clone()
     }
 
     pub fn has_token(&self) -> bool {
@@ -237,6 +246,15 @@ impl Client {
         url: &str,
         body: Option<&Value>,
     ) -> ScResult<Response> {
+        if let Some(reason) = self.down.borrow().as_ref()
+            && Url::parse(url).is_ok_and(|u| self.same_host(&u))
+        {
+            return Err(ScicatError::Connection {
+                what: what.into(),
+                url: redact_url(url),
+                reason: format!("{reason} (an earlier request failed the same way)"),
+            });
+        }
         let mut rb = self
             .request(method.clone(), url)
             .map_err(|reason| ScicatError::Reply {
@@ -282,6 +300,14 @@ impl Client {
                     log::warn!("{e}; retrying in {:.1} s", wait.as_secs_f64());
                     std::thread::sleep(wait);
                     retry += 1;
+                }
+                Err(ScicatError::Connection { what, url, reason }) => {
+                    if Url::parse(&url).is_ok_and(|u| self.same_host(&u))
+                        && self.down.borrow().is_none()
+                    {
+                        *self.down.borrow_mut() = Some(reason.clone());
+                    }
+                    return Err(ScicatError::Connection { what, url, reason });
                 }
                 other => return other,
             }

@@ -226,8 +226,13 @@ impl ScicatServer {
     }
 }
 
+/// `route` is `METHOD path-prefix`, `METHOD` alone, or a path prefix.
 fn route_matches(route: &str, method: &str, path: &str) -> bool {
-    let (m, p) = route.split_once(' ').unwrap_or(("", route));
+    let (m, p) = match route.split_once(' ') {
+        Some(mp) => mp,
+        None if ["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&route) => (route, ""),
+        None => ("", route),
+    };
     (m.is_empty() || m.eq_ignore_ascii_case(method)) && path.starts_with(p.trim_start_matches('/'))
 }
 
@@ -251,9 +256,18 @@ async fn handle(
         .or_else(|| full_path.strip_prefix("/api/v3"))
         .unwrap_or(full_path.trim_start_matches('/'))
         .to_string();
-    let path = percent_encoding::percent_decode_str(&path)
-        .decode_utf8_lossy()
-        .into_owned();
+    // Like Express: the route is matched on the raw path, then each segment
+    // is decoded (so a pid with an encoded `/` stays one segment).
+    let segments: Vec<String> = path
+        .trim_end_matches('/')
+        .split('/')
+        .map(|seg| {
+            percent_encoding::percent_decode_str(seg)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    let path = segments.join("/");
     let query = uri.query().unwrap_or("").to_string();
     let filter = query_param(&query, "filter").and_then(|f| serde_json::from_str(&f).ok());
     let body: Option<Value> = if bytes.is_empty() {
@@ -314,7 +328,16 @@ async fn handle(
     }
     let (status, value) = {
         let mut s = state.lock().unwrap();
-        route(&mut s, &method, &path, filter.as_ref(), &headers, body)
+        let parts: Vec<&str> = segments.iter().map(String::as_str).collect();
+        route(
+            &mut s,
+            &method,
+            &path,
+            &parts,
+            filter.as_ref(),
+            &headers,
+            body,
+        )
     };
     if drop {
         return Err("connection dropped by the test server".into());
@@ -360,6 +383,7 @@ fn route(
     s: &mut State,
     method: &str,
     path: &str,
+    parts: &[&str],
     filter: Option<&Value>,
     headers: &[(String, String)],
     body: Option<Value>,
@@ -389,8 +413,7 @@ fn route(
             return error(401, vec!["Unauthorized".into()]);
         }
     }
-    let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    match (method, parts.as_slice()) {
+    match (method, parts) {
         ("GET", ["proposals", id]) => match s.proposals.get(*id) {
             Some(p) => (200, p.clone()),
             None => error(404, vec![format!("proposal {id} not found")]),
