@@ -127,7 +127,27 @@ impl ScicatServer {
 
     /// Starts a server that knows nothing.
     pub fn empty() -> ScicatServer {
-        let listener = StdListener::bind("127.0.0.1:0").unwrap();
+        Self::empty_on(0)
+    }
+
+    /// Like [`ScicatServer::start`], on a given port (0: any free one).
+    pub fn start_on(port: u16) -> ScicatServer {
+        let server = Self::start();
+        if port == 0 {
+            return server;
+        }
+        let moved = Self::empty_on(port);
+        {
+            let from = server.state();
+            let mut to = moved.state();
+            to.proposals = from.proposals.clone();
+            to.instruments = from.instruments.clone();
+        }
+        moved
+    }
+
+    fn empty_on(port: u16) -> ScicatServer {
+        let listener = StdListener::bind(("127.0.0.1", port)).unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(Mutex::new(State::default()));

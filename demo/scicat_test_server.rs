@@ -1,0 +1,38 @@
+//! Runs the tests' in-process SciCat test server on its own, for trying the
+//! ingestor by hand: `scicat-test-server [PORT]`. It knows the proposals and
+//! instruments of the ESS examples, validates bodies like the real backend,
+//! and prints every request (and the created datasets and datablocks) as it
+//! goes. Stop it with Ctrl-C.
+
+#[allow(dead_code)]
+#[path = "../tests/support/scicat_server.rs"]
+mod scicat_server;
+
+fn main() {
+    let port: u16 = std::env::args()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    let server = scicat_server::ScicatServer::start_on(port);
+    eprintln!("SciCat test server at {}  (Ctrl-C to stop)", server.url);
+    let mut seen = 0;
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let requests = server.requests();
+        for r in &requests[seen..] {
+            eprintln!(
+                "{} /{}{}{}",
+                r.method,
+                r.path,
+                if r.query.is_empty() { "" } else { "?" },
+                r.query
+            );
+            if r.method == "POST" {
+                if let Some(b) = &r.body {
+                    println!("{}", serde_json::to_string(b).unwrap());
+                }
+            }
+        }
+        seen = requests.len();
+    }
+}
