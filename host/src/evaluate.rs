@@ -41,6 +41,10 @@ pub type Vars = IndexMap<String, Var>;
 /// from the schema; the implementation resolves it against the host).
 pub trait ScFetch {
     fn get_json(&self, url: &str) -> Result<Value, String>;
+    /// Why SciCat cannot be reached at all, once a request found that out.
+    fn unreachable(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The parts of a schema plugin the evaluator calls.

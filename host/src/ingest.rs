@@ -25,6 +25,9 @@ pub struct Request {
     pub nexus_file: String,
     pub done_writing_message_file: Option<String>,
     pub dry_run: bool,
+    /// Built-in variables given fixed values (offline golden tests pin
+    /// `now` and `ingestor_run_id` so results are reproducible).
+    pub fixed_builtins: Vec<(String, Value)>,
 }
 
 /// How a run ended well.
@@ -112,7 +115,7 @@ pub fn connect(config: &Config) -> Result<Option<Client>> {
 pub fn build(
     config: &Config,
     schemas: &SchemaSet,
-    client: Option<&Client>,
+    sc: &dyn ScFetch,
     plugins: &mut PluginHost,
     req: &Request,
 ) -> Result<Built> {
@@ -148,15 +151,13 @@ pub fn build(
         schema.file.display()
     );
 
-    let sc: &dyn ScFetch = match client {
-        Some(c) => c,
-        None => &NoScicat,
-    };
-
-    let sample_ids = sample_ids(schema, &nexus, client);
+    let sample_ids = sample_ids(schema, &nexus, sc);
 
     let ingestor_dir = &fh.ingestor_files_directory;
     let mut vars = evaluate::builtins(&req.nexus_file, ingestor_dir, &schema.id);
+    for (k, v) in &req.fixed_builtins {
+        vars.insert(k.clone(), evaluate::Var::new(v.clone()));
+    }
     let mut plugin = plugins.for_schema(schema, &nexus)?;
     let failures = {
         let hooks: Option<&mut dyn PluginHooks> =
@@ -168,7 +169,7 @@ pub fn build(
         };
         evaluate::evaluate_variables(schema, &mut vars, &mut env)
     };
-    if let Some(reason) = client.and_then(Client::unreachable) {
+    if let Some(reason) = sc.unreachable() {
         bail!(
             "cannot reach SciCat at {}: {reason}; nothing was uploaded",
             config.scicat.host
@@ -238,7 +239,9 @@ pub fn build(
     })
 }
 
-fn sample_ids(schema: &Schema, nexus: &NexusFile, client: Option<&Client>) -> Vec<String> {
+/// Sample ids whose description and proposal match the file's (when the
+/// schema asks for sample attachment).
+fn sample_ids(schema: &Schema, nexus: &NexusFile, sc: &dyn ScFetch) -> Vec<String> {
     let sa = &schema.sample_attachment;
     if !sa.query_sample_name {
         return Vec::new();
@@ -257,16 +260,29 @@ fn sample_ids(schema: &Schema, nexus: &NexusFile, client: Option<&Client>) -> Ve
         log::warn!("sample attachment: no sample name or proposal id; no sampleId is set");
         return Vec::new();
     };
-    let Some(c) = client else {
-        log::warn!("sample attachment: scicat.host is not configured; no sampleId is set");
-        return Vec::new();
-    };
-    match c.samples(&name, &proposal) {
-        Ok(ids) => {
+    let filter = json!({"where": {"description": name, "proposalId": proposal}});
+    let url = format!(
+        "samples?filter={}",
+        crate::scicat::quote(&filter.to_string())
+    );
+    match sc.get_json(&url) {
+        Ok(Value::Array(items)) => {
+            let ids: Vec<String> = items
+                .iter()
+                .filter_map(|s| s.get("sampleId").and_then(|i| i.as_str()))
+                .map(str::to_string)
+                .collect();
             if ids.is_empty() {
                 log::warn!("sample attachment: no sample {name:?} in proposal {proposal}");
             }
             ids
+        }
+        Ok(other) => {
+            log::warn!(
+                "sample attachment: expected a list of samples, got {}",
+                crate::config::kind_of(&other)
+            );
+            Vec::new()
         }
         Err(e) => {
             log::warn!("sample attachment: {e}");
@@ -302,7 +318,11 @@ pub fn run(config: &Config, req: &Request) -> Result<Outcome> {
         );
     }
     let mut plugins = PluginHost::new(&config.plugins)?;
-    let built = build(config, &schemas, client.as_ref(), &mut plugins, req)?;
+    let sc: &dyn ScFetch = match &client {
+        Some(c) => c,
+        None => &NoScicat,
+    };
+    let built = build(config, &schemas, sc, &mut plugins, req)?;
     let pid = built
         .dataset
         .get("pid")

@@ -132,6 +132,7 @@ fn run_ingest(args: IngestArgs) -> Result<ExitCode> {
         done_writing_message_file: (!cfg.done_writing_message_file.is_empty())
             .then(|| cfg.done_writing_message_file.clone()),
         dry_run,
+        fixed_builtins: Vec::new(),
     };
     let outcome = ingest::run_with_context(&cfg, &req)?;
     if let Outcome::DryRun(v) = &outcome {

@@ -172,11 +172,6 @@ impl Client {
         })
     }
 
-    /// Why the host is unreachable, when a request already found it so.
-    pub fn unreachable(&self) -> Option<String> {
-        self.down.borrow().clone()
-    }
-
     pub fn has_token(&self) -> bool {
         !self.token.is_empty()
     }
@@ -432,29 +427,13 @@ impl Client {
             body,
         )
     }
-
-    /// Sample ids whose description and proposal match.
-    pub fn samples(&self, name: &str, proposal: &str) -> ScResult<Vec<String>> {
-        let filter = json!({"where": {"description": name, "proposalId": proposal}});
-        let url = self.endpoint(
-            "samples",
-            &format!("?filter={}", quote(&filter.to_string())),
-        );
-        let reply = self.get("query samples", &url)?;
-        Ok(reply
-            .as_array()
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|s| s.get("sampleId").and_then(|i| i.as_str()))
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default())
-    }
 }
 
 impl ScFetch for Client {
+    fn unreachable(&self) -> Option<String> {
+        self.down.borrow().clone()
+    }
+
     fn get_json(&self, url: &str) -> Result<Value, String> {
         let full = self.resolve(url);
         self.get(&format!("GET {}", redact_url(&full)), &full)
