@@ -27,10 +27,8 @@ fn main() {
                 if r.query.is_empty() { "" } else { "?" },
                 r.query
             );
-            if r.method == "POST" {
-                if let Some(b) = &r.body {
-                    println!("{}", serde_json::to_string(b).unwrap());
-                }
+            if let (true, Some(b)) = (r.method == "POST", &r.body) {
+                println!("{}", serde_json::to_string(b).unwrap());
             }
         }
         seen = requests.len();
