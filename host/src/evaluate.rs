@@ -72,6 +72,16 @@ pub struct Env<'a> {
     pub plugin: Option<&'a mut dyn PluginHooks>,
 }
 
+/// Names of the built-in variables.
+pub const BUILTINS: &[&str] = &[
+    "ingestor_run_id",
+    "data_file_path",
+    "data_file_name",
+    "now",
+    "ingestor_files_directory",
+    "ingestor_metadata_schema_id",
+];
+
 /// The built-in variables that exist before the first definition.
 pub fn builtins(data_file: &str, ingestor_dir: &str, schema_id: &str) -> Vars {
     let name = std::path::Path::new(data_file)
@@ -224,6 +234,32 @@ pub fn text(v: &Value) -> String {
 fn reference_re() -> &'static regex::Regex {
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     RE.get_or_init(|| regex::Regex::new(r"<([^<>]+)>").unwrap())
+}
+
+/// The variable names a template refers to (`<name>` in its strings, object
+/// keys included), in order of appearance.
+pub fn references(template: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut push = |s: &str| {
+        for c in reference_re().captures_iter(s) {
+            out.push(c[1].to_string());
+        }
+    };
+    fn walk(v: &Value, push: &mut dyn FnMut(&str)) {
+        match v {
+            Value::String(s) => push(s),
+            Value::Array(items) => items.iter().for_each(|i| walk(i, push)),
+            Value::Object(m) => {
+                for (k, v) in m {
+                    push(k);
+                    walk(v, push);
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(template, &mut push);
+    out
 }
 
 /// Renders a template: `<name>` references in strings, element by element in

@@ -3,6 +3,7 @@
 //! The flow of one ingestion, one module per stage: [`config`] → [`schema`] →
 //! [`nexus`] → [`evaluate`] (with [`plugin`]s) → [`files`] → [`dataset`] →
 //! [`scicat`]; [`ingest`] runs them in order and [`logging`] reports.
+//! [`tools`] holds the subcommands for schema and plugin authors.
 
 pub mod config;
 pub mod dataset;
@@ -14,3 +15,4 @@ pub mod nexus;
 pub mod plugin;
 pub mod schema;
 pub mod scicat;
+pub mod tools;

@@ -10,6 +10,7 @@ use serde_json::Value;
 use scicat_ingestor::config::{self, Config};
 use scicat_ingestor::ingest::{self, Outcome, Request};
 use scicat_ingestor::logging;
+use scicat_ingestor::tools::{convert, golden, inspect, validate};
 
 /// Registers a NeXus/HDF5 data file in a SciCat data catalog.
 ///
@@ -59,7 +60,85 @@ struct IngestArgs {
 }
 
 #[derive(Subcommand, Debug)]
-enum Command {}
+enum Command {
+    /// Check schema files for mistakes before they reach the catalog.
+    #[command(
+        after_help = "Examples:\n  scicat-ingestor validate schemas/\n  scicat-ingestor validate -c config.json --strict\n  scicat-ingestor validate schemas/coda.imsc.json --against https://scicat.example.org/api/v3\n\nReports syntax errors (with line and column), unknown sources, operators, value types and\nfield types, references to variables that are never defined or defined later, machine names\nSciCat rejects, missing required fields, duplicate ids, schemas hidden by an earlier selector,\nand plugins that are missing or lack the hooks the schema uses. Exits non-zero on any error\n(and on warnings with --strict)."
+    )]
+    Validate(ValidateArgs),
+    /// Show a NeXus file's tree as schemas and plugins see it.
+    #[command(
+        after_help = "Examples:\n  scicat-ingestor inspect run_31010.hdf\n  scicat-ingestor inspect run_31010.hdf --path /entry/instrument\n  scicat-ingestor inspect run_31010.hdf --json\n\nEach line: the full path (what a schema's NXS `path` names), then groups with their NeXus\nclass, datasets with type, shape, [units] and the first values."
+    )]
+    Inspect(InspectArgs),
+    /// Run offline golden tests of schemas (and their plugins).
+    #[command(
+        after_help = "Examples:\n  scicat-ingestor test tests/coda.case.yml\n  scicat-ingestor test cases/            (every *.case.json/.yml/.yaml in it)\n  scicat-ingestor test --update tests/coda.case.yml\n\nA case file (JSON or YAML; paths relative to it):\n  schemas: ../schemas                  # a folder or one schema file\n  nexus_file: data/coda_31010.nxs      # the fixture\n  config: {dataset: {default_owner_group: ess}}   # optional config options\n  scicat:                              # recorded replies, by URL as the schema renders it\n    proposals/443503: {pi_firstname: Jane, pi_lastname: Doe, pi_email: jane@ess.eu}\n  expected: coda.expected.json         # default: <case>.expected.json\n\nNo server is needed. `now` is 2024-01-01T00:00:00Z and ingestor_run_id is all zeros; file\ntimes, owners and modes and the scratch folder (<case>) are normalised. A failing case prints\none line per differing field; --update rewrites the expectation (review it with git diff)."
+    )]
+    Test(TestArgs),
+    /// Schema file utilities.
+    #[command(subcommand)]
+    Schema(SchemaCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum SchemaCommand {
+    /// Convert a schema between JSON and YAML, keeping the order of variables.
+    #[command(
+        after_help = "Examples:\n  scicat-ingestor schema convert coda.imsc.json -o coda.imsc.yml\n  scicat-ingestor schema convert coda.imsc.yml            (prints JSON)\n  scicat-ingestor schema convert coda.imsc.json --to yaml"
+    )]
+    Convert {
+        /// The schema to convert.
+        input: PathBuf,
+        /// Where to write (default: stdout).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Target format (default: from the output name, else the other one).
+        #[arg(long, value_enum)]
+        to: Option<scicat_ingestor::tools::convert::Format>,
+    },
+}
+
+#[derive(Args, Debug)]
+struct ValidateArgs {
+    /// Schema files or folders (default: the config's schemas_directory).
+    inputs: Vec<PathBuf>,
+    /// A config file: its schemas directory, fallback, defaults and plugin limits.
+    #[arg(short = 'c', long = "config-file", visible_alias = "config")]
+    config: Option<PathBuf>,
+    /// Fail on warnings too.
+    #[arg(long)]
+    strict: bool,
+    /// Ask this SciCat (API base URL) whether it would accept each schema's dataset
+    /// (POST datasets/isValid; token from -c or SCICAT_TOKEN).
+    #[arg(long, value_name = "SCICAT")]
+    against: Option<String>,
+    /// With --against: build the dataset from this data file (else from placeholders).
+    #[arg(long, value_name = "FILE", requires = "against")]
+    nexus_file: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct InspectArgs {
+    /// The NeXus/HDF5 file.
+    file: PathBuf,
+    /// Start at this group or dataset.
+    #[arg(long, default_value = "/")]
+    path: String,
+    /// Print JSON (one object per group or dataset) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct TestArgs {
+    /// Case files, or folders holding *.case.json / *.case.yml / *.case.yaml.
+    #[arg(required = true)]
+    cases: Vec<PathBuf>,
+    /// Rewrite each case's expected JSON with what it produces now.
+    #[arg(long)]
+    update: bool,
+}
 
 /// Turns Python-style overrides (`--ingestion.dry-run`, `--scicat.host X`,
 /// `--scicat.timeout=5`) into `--set section.key=value`.
@@ -149,13 +228,151 @@ fn run_ingest(args: IngestArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn quiet_logging() {
+    let opts = config::LoggingOptions {
+        logging_level: "WARNING".into(),
+        ..Default::default()
+    };
+    logging::configure(&opts);
+}
+
+fn run_validate(a: ValidateArgs) -> Result<ExitCode> {
+    quiet_logging();
+    let config = match &a.config {
+        Some(p) => {
+            let l = config::load(p, &[])?;
+            for w in &l.warnings {
+                log::warn!("{w}");
+            }
+            Some(l.config)
+        }
+        None => None,
+    };
+    if let Some(c) = &config {
+        logging::add_secret(c.scicat.token.expose());
+    }
+    let opts = validate::Options {
+        inputs: a.inputs,
+        config,
+        against: a.against,
+        nexus_file: a.nexus_file,
+    };
+    let report = validate::validate(&opts)?;
+    for d in &report.diagnostics {
+        println!("{d}");
+    }
+    let (e, w) = (report.errors(), report.warnings());
+    println!(
+        "checked {} schema file(s): {e} error(s), {w} warning(s){}",
+        report.files,
+        if e == 0 && w == 0 { ": all good" } else { "" }
+    );
+    Ok(if e > 0 || (a.strict && w > 0) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn run_inspect(a: InspectArgs) -> Result<ExitCode> {
+    quiet_logging();
+    let nodes = inspect::inspect(&a.file, &a.path)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&nodes)?);
+    } else {
+        print!("{}", inspect::render_text(&nodes));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn is_case_file(p: &std::path::Path) -> bool {
+    let n = p.file_name().unwrap_or_default().to_string_lossy();
+    n.ends_with(".case.json") || n.ends_with(".case.yml") || n.ends_with(".case.yaml")
+}
+
+fn run_tests(a: TestArgs) -> Result<ExitCode> {
+    quiet_logging();
+    let mut files = Vec::new();
+    for c in &a.cases {
+        if c.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(c)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| is_case_file(p))
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                bail!(
+                    "{}: no *.case.json / *.case.yml files in this folder",
+                    c.display()
+                );
+            }
+            files.extend(found);
+        } else {
+            files.push(c.clone());
+        }
+    }
+    let (mut passed, mut failed, mut errors) = (0, 0, 0);
+    for f in &files {
+        let verdict = golden::Case::load(f).and_then(|case| golden::run_case(&case, a.update));
+        match verdict {
+            Ok(golden::Verdict::Pass) => {
+                passed += 1;
+                println!("PASS    {}", f.display());
+            }
+            Ok(golden::Verdict::Updated) => {
+                passed += 1;
+                println!("UPDATED {}", f.display());
+            }
+            Ok(golden::Verdict::Fail(diffs)) => {
+                failed += 1;
+                println!("FAIL    {}", f.display());
+                for d in diffs {
+                    println!("    {d}");
+                }
+            }
+            Err(e) => {
+                errors += 1;
+                println!(
+                    "ERROR   {}: {}",
+                    f.display(),
+                    logging::scrub(&format!("{e:#}"))
+                );
+            }
+        }
+    }
+    println!(
+        "{} case(s): {passed} passed, {failed} failed, {errors} error(s){}",
+        files.len(),
+        if failed > 0 {
+            " (run with --update to accept the new output, then review it)"
+        } else {
+            ""
+        }
+    );
+    Ok(if failed + errors > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 fn main() -> ExitCode {
     logging::init_default();
     let args = translate_args(std::env::args().collect());
     let cli = Cli::parse_from(args);
     let result = match cli.command {
         None => run_ingest(cli.ingest),
-        Some(c) => match c {},
+        Some(Command::Validate(a)) => run_validate(a),
+        Some(Command::Inspect(a)) => run_inspect(a),
+        Some(Command::Test(a)) => run_tests(a),
+        Some(Command::Schema(SchemaCommand::Convert { input, output, to })) => {
+            convert::convert(&input, to, output.as_deref()).map(|text| {
+                if output.is_none() {
+                    print!("{text}");
+                }
+                ExitCode::SUCCESS
+            })
+        }
     };
     match result {
         Ok(code) => code,

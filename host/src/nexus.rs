@@ -100,6 +100,11 @@ impl Array {
         self.nest(0, &mut offset)
     }
 
+    /// All values as one flat JSON list, whatever the shape.
+    pub fn to_flat_json(&self) -> Value {
+        Value::Array((0..self.data.len()).map(|i| self.data.json_at(i)).collect())
+    }
+
     fn nest(&self, dim: usize, offset: &mut usize) -> Value {
         if dim + 1 == self.shape.len() {
             let v = (0..self.shape[dim])

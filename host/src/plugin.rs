@@ -71,3 +71,22 @@ impl PluginHooks for PluginInstance {
         Err("plugins are not supported by this build".into())
     }
 }
+
+/// What a plugin declares about itself.
+#[derive(Debug, Clone, Default)]
+pub struct PluginInfo {
+    /// Implemented hooks: `select`, `variables`, `operators`, `transform`.
+    pub hooks: Vec<String>,
+    /// Variable names the `variables` hook offers (empty: any).
+    pub variables: Vec<String>,
+    /// Operator names the `operators` hook offers (empty: any).
+    pub operators: Vec<String>,
+}
+
+/// Loads the component at `path` and returns what it declares.
+pub fn describe(path: &std::path::Path, _opts: &PluginOptions) -> Result<PluginInfo> {
+    bail!(
+        "{}: plugins are not supported by this build",
+        path.display()
+    )
+}

@@ -18,6 +18,12 @@ pub enum Severity {
 /// One finding about a schema file, with the key it concerns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// The class of finding: `syntax`/`load` (file skipped), `unknown-key`,
+    /// `wrong-type`, `selector`, `variable`, `value-type`, `operator`,
+    /// `operator-args`, `field`, `field-type`, `plugin`, `duplicate-id`, and
+    /// the checks only `validate` runs (`reference`, `machine-name`,
+    /// `required`, `hidden`).
+    pub code: &'static str,
     pub severity: Severity,
     pub file: PathBuf,
     /// Dotted key inside the file (`variables.pid.operator`), empty for the
@@ -372,8 +378,16 @@ pub fn load_file(path: &Path, diags: &mut Vec<Diagnostic>) -> Result<Schema, Str
     from_value(&doc, path, diags)
 }
 
-fn diag(diags: &mut Vec<Diagnostic>, sev: Severity, file: &Path, key: &str, msg: String) {
+pub(crate) fn diag(
+    diags: &mut Vec<Diagnostic>,
+    code: &'static str,
+    sev: Severity,
+    file: &Path,
+    key: &str,
+    msg: String,
+) {
     diags.push(Diagnostic {
+        code,
         severity: sev,
         file: file.to_path_buf(),
         key: key.to_string(),
@@ -393,6 +407,7 @@ pub fn from_value(doc: &Value, file: &Path, diags: &mut Vec<Diagnostic>) -> Resu
         if !TOP_LEVEL_KEYS.contains(&k.as_str()) {
             diag(
                 diags,
+                "unknown-key",
                 Severity::Warning,
                 file,
                 k,
@@ -429,6 +444,7 @@ pub fn from_value(doc: &Value, file: &Path, diags: &mut Vec<Diagnostic>) -> Resu
         Some(other) => {
             diag(
                 diags,
+                "wrong-type",
                 Severity::Warning,
                 file,
                 k,
@@ -444,6 +460,7 @@ pub fn from_value(doc: &Value, file: &Path, diags: &mut Vec<Diagnostic>) -> Resu
     if let Selector::Invalid(reason) = &selector {
         diag(
             diags,
+            "selector",
             Severity::Error,
             file,
             "selector",
@@ -482,7 +499,7 @@ pub fn from_value(doc: &Value, file: &Path, diags: &mut Vec<Diagnostic>) -> Resu
                     ("sample_name_path", Value::String(p)) => s.sample_name_path = p.clone(),
                     ("proposal_id_path", Value::String(p)) => s.proposal_id_path = p.clone(),
                     _ => diag(
-                        diags,
+                        diags, "unknown-key",
                         Severity::Warning,
                         file,
                         &format!("sample_attachment.{k}"),
@@ -495,6 +512,7 @@ pub fn from_value(doc: &Value, file: &Path, diags: &mut Vec<Diagnostic>) -> Resu
         Some(other) => {
             diag(
                 diags,
+                "wrong-type",
                 Severity::Error,
                 file,
                 "sample_attachment",
@@ -517,6 +535,7 @@ pub fn from_value(doc: &Value, file: &Path, diags: &mut Vec<Diagnostic>) -> Resu
                     if k != "path" && k != "config" {
                         diag(
                             diags,
+                            "unknown-key",
                             Severity::Warning,
                             file,
                             &format!("plugin.{k}"),
@@ -554,7 +573,7 @@ pub fn from_value(doc: &Value, file: &Path, diags: &mut Vec<Diagnostic>) -> Resu
         });
         if selector.uses_plugin() || uses_plugin_var {
             diag(
-                diags,
+                diags, "plugin",
                 Severity::Error,
                 file,
                 "plugin",
@@ -600,6 +619,7 @@ fn opt_string(
         Some(other) => {
             diag(
                 diags,
+                "wrong-type",
                 Severity::Error,
                 file,
                 &format!("{key}.{k}"),
@@ -629,6 +649,7 @@ fn variable_def(
             if !VALUE_TYPES.contains(&t.as_str()) {
                 diag(
                     diags,
+                    "value-type",
                     Severity::Error,
                     file,
                     &format!("{key}.value_type"),
@@ -643,6 +664,7 @@ fn variable_def(
         _ => {
             diag(
                 diags,
+                "value-type",
                 Severity::Error,
                 file,
                 &format!("{key}.value_type"),
@@ -674,6 +696,7 @@ fn variable_def(
                     if let Operator::Unknown(o) = &operator {
                         diag(
                             diags,
+                            "operator",
                             Severity::Warning,
                             file,
                             &format!("{key}.operator"),
@@ -683,6 +706,7 @@ fn variable_def(
                     if operator == Operator::GetItem && !m.contains_key("field") {
                         diag(
                             diags,
+                            "operator-args",
                             Severity::Error,
                             file,
                             &format!("{key}.field"),
@@ -693,7 +717,7 @@ fn variable_def(
                         && (!m.contains_key("pattern") || !m.contains_key("replacement"))
                     {
                         diag(
-                            diags,
+                            diags, "operator-args",
                             Severity::Warning,
                             file,
                             &key,
@@ -734,13 +758,21 @@ fn variable_def(
         }
     };
     if let Source::Invalid(reason) = &source {
-        diag(diags, Severity::Error, file, &key, reason.clone());
+        diag(
+            diags,
+            "variable",
+            Severity::Error,
+            file,
+            &key,
+            reason.clone(),
+        );
     }
     for k in m.keys() {
         if !["source", "value_type", "unit"].contains(&k.as_str()) && !allowed.contains(&k.as_str())
         {
             diag(
                 diags,
+                "unknown-key",
                 Severity::Warning,
                 file,
                 &format!("{key}.{k}"),
@@ -766,6 +798,7 @@ fn field_def(
     let Some(m) = def.as_object() else {
         diag(
             diags,
+            "wrong-type",
             Severity::Error,
             file,
             &key,
@@ -777,6 +810,7 @@ fn field_def(
     if !FIELD_TYPES.contains(&field_type.as_str()) {
         diag(
             diags,
+            "field-type",
             Severity::Warning,
             file,
             &format!("{key}.field_type"),
@@ -788,6 +822,7 @@ fn field_def(
     let Some(machine_name) = opt_string(m, "machine_name", &key, file, diags) else {
         diag(
             diags,
+            "field",
             Severity::Error,
             file,
             &format!("{key}.machine_name"),
@@ -800,6 +835,7 @@ fn field_def(
             if !VALUE_TYPES.contains(&t.as_str()) {
                 diag(
                     diags,
+                    "value-type",
                     Severity::Error,
                     file,
                     &format!("{key}.type"),
@@ -814,6 +850,7 @@ fn field_def(
         None => {
             diag(
                 diags,
+                "value-type",
                 Severity::Error,
                 file,
                 &format!("{key}.type"),
@@ -825,6 +862,7 @@ fn field_def(
     let Some(value) = m.get("value").cloned() else {
         diag(
             diags,
+            "field",
             Severity::Error,
             file,
             &format!("{key}.value"),
@@ -845,6 +883,7 @@ fn field_def(
         {
             diag(
                 diags,
+                "unknown-key",
                 Severity::Warning,
                 file,
                 &format!("{key}.{k}"),
@@ -901,6 +940,7 @@ impl SchemaSet {
                 Ok(s) => set.schemas.push(s),
                 Err(reason) => diag(
                     &mut set.diagnostics,
+                    "load",
                     Severity::Error,
                     f,
                     "",
@@ -924,7 +964,14 @@ impl SchemaSet {
                     first.file.display(),
                     first.file.display()
                 );
-                diag(&mut set.diagnostics, Severity::Error, &s.file, "id", msg);
+                diag(
+                    &mut set.diagnostics,
+                    "duplicate-id",
+                    Severity::Error,
+                    &s.file,
+                    "id",
+                    msg,
+                );
                 let msg = format!(
                     "duplicate schema id {:?}: also in {} (this one is used)",
                     s.id,
@@ -933,6 +980,7 @@ impl SchemaSet {
                 let first_file = first.file.clone();
                 diag(
                     &mut set.diagnostics,
+                    "duplicate-id",
                     Severity::Error,
                     &first_file,
                     "id",
@@ -948,6 +996,7 @@ impl SchemaSet {
                 Ok(s) => set.fallback = Some(s),
                 Err(reason) => diag(
                     &mut set.diagnostics,
+                    "load",
                     Severity::Error,
                     fb,
                     "",
