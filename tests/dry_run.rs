@@ -203,6 +203,16 @@ fn brackets_in_data_are_data_and_failures_are_one_warning() {
         assert!(warnings[0].contains(v), "{}", warnings[0]);
     }
     assert!(warnings[0].contains("404"), "{}", warnings[0]);
+    let fields = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("fields failed"))
+        .expect("a field warning");
+    assert!(
+        fields.contains("principalInvestigator")
+            && fields.contains("uses pi_firstname and pi_lastname, which failed"),
+        "{fields}"
+    );
     assert!(
         !warnings[0].contains("dataset_name"),
         "the title with <run> is data"

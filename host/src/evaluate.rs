@@ -107,20 +107,44 @@ pub fn builtins(data_file: &str, ingestor_dir: &str, schema_id: &str) -> Vars {
 /// Evaluates the schema's variables into `vars`, in file order. Returns the
 /// failures (those variables stay undefined).
 pub fn evaluate_variables(schema: &Schema, vars: &mut Vars, env: &mut Env) -> Vec<Failure> {
-    let mut failures = Vec::new();
+    let mut failures: Vec<Failure> = Vec::new();
     for (name, def) in &schema.variables {
         match evaluate_one(def, vars, env) {
             Ok(v) => {
                 vars.insert(name.clone(), v);
             }
-            Err(reason) => failures.push(Failure {
-                name: name.clone(),
-                definition: def.raw.clone(),
-                reason,
-            }),
+            Err(reason) => {
+                let reason = explain(reason, &failures);
+                failures.push(Failure {
+                    name: name.clone(),
+                    definition: def.raw.clone(),
+                    reason,
+                })
+            }
         }
     }
     failures
+}
+
+/// Turns "unresolved reference <x>" into "uses x, which failed" when `x` is
+/// a variable that failed before: the root cause is then easy to find.
+pub fn explain(reason: String, failed: &[Failure]) -> String {
+    if !reason.starts_with("unresolved reference") {
+        return reason;
+    }
+    let names: Vec<String> = reference_re()
+        .captures_iter(reason.split(" in \"").next().unwrap_or(""))
+        .map(|c| c[1].to_string())
+        .collect();
+    let failed_names: Vec<&str> = names
+        .iter()
+        .filter(|n| failed.iter().any(|f| &f.name == *n))
+        .map(String::as_str)
+        .collect();
+    if failed_names.is_empty() || failed_names.len() != names.len() {
+        return reason;
+    }
+    format!("uses {}, which failed", failed_names.join(" and "))
 }
 
 fn is_list_type(t: &str) -> bool {
@@ -667,8 +691,9 @@ pub struct Fields {
     pub ignored: Vec<String>,
 }
 
-/// Renders every entry of the schema's `schema` section.
-pub fn build_fields(schema: &Schema, vars: &Vars) -> Fields {
+/// Renders every entry of the schema's `schema` section. `failed` are the
+/// variables that failed (to explain fields that use them).
+pub fn build_fields(schema: &Schema, vars: &Vars, failed: &[Failure]) -> Fields {
     let mut out = Fields::default();
     for (label, f) in &schema.fields {
         let hl = match f.field_type.as_str() {
@@ -685,7 +710,7 @@ pub fn build_fields(schema: &Schema, vars: &Vars) -> Fields {
             Err(reason) => out.failures.push(Failure {
                 name: f.machine_name.clone(),
                 definition: f.value.clone(),
-                reason,
+                reason: explain(reason, failed),
             }),
             Ok(v) if hl => {
                 out.high_level.insert(f.machine_name.clone(), v.value);

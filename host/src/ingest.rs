@@ -187,7 +187,7 @@ pub fn build(
     if !failures.is_empty() {
         warnings.push(evaluate::describe_failures("variable", &failures));
     }
-    let fields = evaluate::build_fields(schema, &vars);
+    let fields = evaluate::build_fields(schema, &vars, &failures);
     if !fields.ignored.is_empty() {
         warnings.push(format!(
             "schema entries with a field type other than high_level or scientific_metadata are ignored: {}",
