@@ -202,13 +202,16 @@ pub fn build(
     let done = match req.done_writing_message_file.as_deref() {
         Some(p) if !p.is_empty() => {
             let p = PathBuf::from(p);
-            if !p.exists() {
-                bail!(
-                    "the done-writing message file {} does not exist",
+            if p.exists() {
+                Some(p)
+            } else {
+                warnings.push(format!(
+                    "the done-writing message file {} does not exist: it is not listed",
                     p.display()
-                );
+                ));
+                flush(&warnings);
+                None
             }
-            Some(p)
         }
         _ => None,
     };

@@ -145,6 +145,12 @@ impl Client {
             let p = format!("{}/", base.path());
             base.set_path(&p);
         }
+        if base.path().contains("/api/v4") {
+            log::warn!(
+                "scicat.host {} is a v4 API base: this ingestor sends v3 bodies (what deployed facilities run), which v4 rejects; use the /api/v3 base",
+                base
+            );
+        }
         if !opts.verify {
             log::warn!(
                 "scicat.verify is false: TLS certificates of {} are NOT checked",
