@@ -24,7 +24,7 @@ build:
 	@$(SETUP) && cargo build
 
 release:
-	@$(SETUP) && cargo build --release -p scicat-ingestor
+	@$(SETUP) && cargo build --release -p scicat-ingestor --bins --examples
 
 bench: release
 	@scripts/bench.sh

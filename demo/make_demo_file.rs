@@ -1,6 +1,6 @@
 //! Writes the demo's ESS-like NeXus file (the same generator the tests use).
 //!
-//! Usage: make-demo-file PATH
+//! Usage: make-demo-file PATH [RUN]  (RUN varies the run number and job id)
 
 #[allow(dead_code)]
 #[path = "../tests/support/fixtures.rs"]
@@ -16,6 +16,11 @@ fn main() {
         std::fs::create_dir_all(dir).expect("create the demo folder");
     }
     let _ = std::fs::remove_file(path);
-    fixtures::write_ess(path, &fixtures::Ess::default());
+    let mut ess = fixtures::Ess::default();
+    if let Some(run) = std::env::args().nth(2).and_then(|r| r.parse::<u32>().ok()) {
+        ess.run = run.to_string();
+        ess.job_id = format!("00000000-0000-4000-8000-{run:012}");
+    }
+    fixtures::write_ess(path, &ess);
     eprintln!("wrote {}", path.display());
 }
