@@ -189,6 +189,11 @@ pub fn finalize(d: &mut Map<String, Value>, warnings: &mut Vec<String>) -> Resul
         }
     }
 
+    check_required(d)
+}
+
+/// Fails, naming them, when required fields are missing from `d`.
+pub fn check_required(d: &Map<String, Value>) -> Result<()> {
     let missing: Vec<&str> = REQUIRED
         .iter()
         .copied()

@@ -198,6 +198,11 @@ pub fn build(
         warnings.push(evaluate::describe_failures("field", &fields.failures));
     }
     flush(&warnings);
+    // Without a plugin that could still add them, missing required fields are
+    // known now: fail before hashing a possibly huge file.
+    if plugin.is_none() {
+        dataset::check_required(&fields.high_level)?;
+    }
 
     let done = match req.done_writing_message_file.as_deref() {
         Some(p) if !p.is_empty() => {
