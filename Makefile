@@ -10,7 +10,8 @@ DEMO_FILE = $(CURDIR)/demo/out/443503/raw/demo_coda_31010.nxs
 .PHONY: demo test lint build release bench clean-demo
 
 demo:
-	@$(SETUP) && cargo build --quiet -p scicat-ingestor --bin scicat-ingestor --example make-demo-file
+	@echo "building (the first build compiles HDF5 and wasmtime: a few minutes)..."
+	@$(SETUP) && cargo build -p scicat-ingestor --bin scicat-ingestor --example make-demo-file
 	@target/debug/examples/make-demo-file $(DEMO_FILE)
 	@target/debug/scicat-ingestor -c demo/config.json --nexus-file $(DEMO_FILE) --dry-run
 
