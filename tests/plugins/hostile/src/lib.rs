@@ -1,0 +1,165 @@
+//! A plugin that misbehaves on purpose, for the host's sandbox tests.
+//!
+//! Config: `{"hook": "init" | "select" | "variable" | "operator" | "transform",
+//! "mode": "loop" | "memory" | "panic" | "huge" | "sleep" | "error"}`: that
+//! hook misbehaves that way; every other hook behaves. The variable `probe`
+//! reports what the sandbox lets it see (environment, arguments, files,
+//! clocks, randomness); the variable `answer` is 42.
+
+use std::hint::black_box;
+
+use scicat_plugin_sdk::serde_json::{Map, Value, json};
+use scicat_plugin_sdk::{Metadata, NexusFile, Plugin, Result, Typed, Vars, bail, export};
+
+struct Hostile {
+    hook: String,
+    mode: String,
+}
+
+impl Hostile {
+    fn misbehave(&self, hook: &str) -> Result<Option<Typed>> {
+        if self.hook != hook {
+            return Ok(None);
+        }
+        match self.mode.as_str() {
+            "loop" => {
+                let mut i: u64 = 0;
+                loop {
+                    i = black_box(i.wrapping_add(1));
+                }
+            }
+            "memory" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    let mut block = vec![0u8; 1 << 20];
+                    block[0] = 1;
+                    hoard.push(black_box(block));
+                }
+            }
+            "panic" => panic!("hostile plugin panics on purpose in {hook}"),
+            // Just under 48 MiB: fits a 64 MiB plugin, far over any sane value.
+            "huge" => Ok(Some(Typed::new("x".repeat(48 << 20)))),
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+                Ok(Some(Typed::new("woke up")))
+            }
+            "error" => bail!("hostile plugin refuses {hook}"),
+            other => bail!("unknown mode {other:?}"),
+        }
+    }
+}
+
+fn probe() -> Value {
+    let env: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
+    let args: Vec<String> = std::env::args().collect();
+    let files: Vec<String> = ["/etc/passwd", "/", ".", "/tmp"]
+        .iter()
+        .map(|p| match std::fs::read_dir(p) {
+            Ok(_) => format!("{p}: readable"),
+            Err(_) => match std::fs::read(p) {
+                Ok(_) => format!("{p}: readable"),
+                Err(e) => format!("{p}: {e}"),
+            },
+        })
+        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let t0 = std::time::Instant::now();
+    let elapsed = t0.elapsed().as_nanos() as u64;
+    // std's HashMap seeds itself from the host's randomness.
+    let hashed = {
+        use std::hash::{BuildHasher, RandomState};
+        RandomState::new().hash_one("seed")
+    };
+    let net = std::net::TcpStream::connect("127.0.0.1:80")
+        .map(|_| "connected".to_string())
+        .unwrap_or_else(|e| e.to_string());
+    json!({
+        "env": env,
+        "args": args,
+        "files": files,
+        "wall_clock_secs": now,
+        "monotonic_elapsed_ns": elapsed,
+        "hash_seed": hashed.to_string(),
+        "network": net,
+    })
+}
+
+impl Plugin for Hostile {
+    fn metadata() -> Metadata {
+        Metadata::new("hostile", env!("CARGO_PKG_VERSION"))
+            .description("misbehaves on purpose")
+            .selects()
+            .transforms()
+            .variable("*")
+            .operator("echo")
+    }
+
+    fn new(config: Value) -> Result<Self> {
+        let s = |k: &str| {
+            config
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let h = Hostile {
+            hook: s("hook"),
+            mode: s("mode"),
+        };
+        h.misbehave("init")?;
+        Ok(h)
+    }
+
+    fn select(&mut self, _file: &NexusFile, _path: &str) -> Result<bool> {
+        self.misbehave("select")?;
+        Ok(true)
+    }
+
+    fn variable(
+        &mut self,
+        name: &str,
+        _args: &Value,
+        file: &NexusFile,
+        vars: &Vars,
+    ) -> Result<Typed> {
+        if let Some(v) = self.misbehave("variable")? {
+            return Ok(v);
+        }
+        println!("variable {name} asked; {} variables known", vars.len());
+        Ok(match name {
+            "probe" => {
+                let mut p = probe();
+                p["vars"] = vars.iter().map(|(k, v)| json!([k, v.to_json()])).collect();
+                Typed::new(p)
+            }
+            "answer" => Typed::new(42i64),
+            "title" => Typed::new(file.read_string("/entry/title")?),
+            other => bail!("no variable {other}"),
+        })
+    }
+
+    fn operator(&mut self, _name: &str, value: Typed, _vars: &Vars) -> Result<Typed> {
+        if let Some(v) = self.misbehave("operator")? {
+            return Ok(v);
+        }
+        Ok(value)
+    }
+
+    fn transform(
+        &mut self,
+        mut d: Map<String, Value>,
+        _file: &NexusFile,
+    ) -> Result<Map<String, Value>> {
+        if let Some(v) = self.misbehave("transform")? {
+            d.insert("huge".into(), v.to_json());
+            return Ok(d);
+        }
+        d.insert("keywords".into(), json!(["transformed by hostile"]));
+        Ok(d)
+    }
+}
+
+export!(Hostile);
