@@ -498,11 +498,14 @@ impl PluginHost {
 }
 
 /// One plugin, instantiated for one data file. After a trap or an exceeded
-/// bound the instance is dropped: later calls for the same file fail at
-/// once with the first reason; the next file gets a fresh instance.
+/// bound the instance is dropped: later `variables`/`operators` calls for
+/// the same file fail at once with the first reason, `transform` runs in a
+/// fresh instance, and the next file gets a fresh instance.
 pub struct PluginInstance {
     loaded: Arc<(Loaded, PluginInfo)>,
     opts: PluginOptions,
+    config: String,
+    nexus: Arc<NexusFile>,
     live: Option<(Store<State>, Bindings, Resource<FileView>)>,
     broken: Option<String>,
     /// Time spent in calls (for the per-file cost in logs and benchmarks).
@@ -516,38 +519,50 @@ impl PluginInstance {
         config: &Value,
         nexus: &Arc<NexusFile>,
     ) -> Result<Self, PluginError> {
+        let config = if config.is_null() {
+            "{}".to_string()
+        } else {
+            config.to_string()
+        };
+        let mut inst = PluginInstance {
+            loaded,
+            opts: opts.clone(),
+            config,
+            nexus: nexus.clone(),
+            live: None,
+            broken: None,
+            busy: Duration::ZERO,
+        };
+        inst.start()?;
+        Ok(inst)
+    }
+
+    /// Instantiates the plugin in a fresh store and calls `init`.
+    fn start(&mut self) -> Result<(), PluginError> {
         let t0 = Instant::now();
-        let plugin = loaded.1.label();
+        let plugin = self.loaded.1.label();
         let err = |reason: String| PluginError {
             plugin: plugin.clone(),
             hook: Hook::Init,
             subject: None,
             reason,
         };
-        let (mut store, bindings) = instantiate(&loaded.0, opts).map_err(err)?;
+        let (mut store, bindings) = instantiate(&self.loaded.0, &self.opts).map_err(err)?;
         let file = store
             .data_mut()
             .table
             .push(FileView {
-                file: nexus.clone(),
+                file: self.nexus.clone(),
             })
             .map_err(|e| err(e.to_string()))?;
-        let config = if config.is_null() {
-            "{}".to_string()
-        } else {
-            config.to_string()
-        };
-        run(&mut store, &plugin, opts, |s| {
-            bindings.call_init(s, &config)
-        })
-        .map_err(err)?;
-        Ok(PluginInstance {
-            loaded,
-            opts: opts.clone(),
-            live: Some((store, bindings, file)),
-            broken: None,
-            busy: t0.elapsed(),
-        })
+        let config = &self.config;
+        let r = run(&mut store, &plugin, &self.opts, |s| {
+            bindings.call_init(s, config)
+        });
+        self.busy += t0.elapsed();
+        r.map_err(err)?;
+        self.live = Some((store, bindings, file));
+        Ok(())
     }
 
     /// What the plugin declares.
@@ -617,6 +632,11 @@ impl PluginInstance {
     pub fn transform(&mut self, d: Map<String, Value>) -> Result<Map<String, Value>, String> {
         if !self.loaded.1.implements(Hook::Transform) {
             return Ok(d);
+        }
+        if self.live.is_none() {
+            // The dataset is finished: transform it in a fresh instance even
+            // if a variable stopped the first one.
+            self.start().map_err(|e| e.to_string())?;
         }
         let text = Value::Object(d).to_string();
         let out = self

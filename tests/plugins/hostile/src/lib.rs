@@ -1,8 +1,9 @@
 //! A plugin that misbehaves on purpose, for the host's sandbox tests.
 //!
 //! Config: `{"hook": "init" | "select" | "variable" | "operator" | "transform",
-//! "mode": "loop" | "memory" | "panic" | "huge" | "sleep" | "error"}`: that
-//! hook misbehaves that way; every other hook behaves. The variable `probe`
+//! "mode": "loop" | "memory" | "panic" | "huge" | "sleep" | "error",
+//! "target": "answer"}`: that hook misbehaves that way (for variables: only
+//! for the variable `target`); every other call behaves. The variable `probe`
 //! reports what the sandbox lets it see (environment, arguments, files,
 //! clocks, randomness); the variable `answer` is 42.
 
@@ -14,6 +15,7 @@ use scicat_plugin_sdk::{Metadata, NexusFile, Plugin, Result, Typed, Vars, bail, 
 struct Hostile {
     hook: String,
     mode: String,
+    target: String,
 }
 
 impl Hostile {
@@ -41,7 +43,7 @@ impl Hostile {
             "huge" => Ok(Some(Typed::new("x".repeat(48 << 20)))),
             "sleep" => {
                 std::thread::sleep(std::time::Duration::from_secs(3600));
-                Ok(Some(Typed::new("woke up")))
+                Ok(Some(Typed::new(7i64)))
             }
             "error" => bail!("hostile plugin refuses {hook}"),
             other => bail!("unknown mode {other:?}"),
@@ -108,6 +110,9 @@ impl Plugin for Hostile {
         let h = Hostile {
             hook: s("hook"),
             mode: s("mode"),
+            target: Some(s("target"))
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| "answer".into()),
         };
         h.misbehave("init")?;
         Ok(h)
@@ -125,7 +130,9 @@ impl Plugin for Hostile {
         file: &NexusFile,
         vars: &Vars,
     ) -> Result<Typed> {
-        if let Some(v) = self.misbehave("variable")? {
+        if name == self.target
+            && let Some(v) = self.misbehave("variable")?
+        {
             return Ok(v);
         }
         println!("variable {name} asked; {} variables known", vars.len());

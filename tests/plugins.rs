@@ -1,0 +1,678 @@
+//! End to end, plugins: the example plugins and a hostile one, built for
+//! `wasm32-wasip2` by this test binary, run through the built ingestor on
+//! generated fixtures; plus library-level checks of the sandbox (a host that
+//! stays healthy after every misbehaviour), `describe` and the compiled-code
+//! cache.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+
+use scicat_ingestor::config::PluginOptions;
+use scicat_ingestor::evaluate::{PluginHooks, Var, Vars};
+use scicat_ingestor::nexus::NexusFile;
+use scicat_ingestor::plugin::{self, Hook, Origin, PluginHost};
+use serde_json::{Value, json};
+use support::fixtures::{self, Ess};
+use support::scicat_server::ScicatServer;
+use support::*;
+
+const PLUGINS: &[&str] = &[
+    "array-stats",
+    "instrument-select",
+    "title-keywords",
+    "hostile-plugin",
+];
+
+/// Where the test build puts its components. A target dir of its own: the
+/// default one is locked by the `cargo test` running us.
+fn wasm_target_dir() -> PathBuf {
+    repo().join("target/wasm-plugins")
+}
+
+fn ensure_wasm_target() {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == "wasm32-wasip2")
+        })
+        .unwrap_or(false);
+    if installed {
+        return;
+    }
+    let added = Command::new("rustup")
+        .args(["target", "add", "wasm32-wasip2"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        added,
+        "the wasm32-wasip2 Rust target is missing and could not be added: run `rustup target add wasm32-wasip2`"
+    );
+}
+
+/// Builds the example and test plugins once per test binary; returns the
+/// folder holding the `.wasm` files.
+fn built() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        ensure_wasm_target();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(repo())
+            .args(["build", "--release", "--target", "wasm32-wasip2"])
+            .arg("--target-dir")
+            .arg(wasm_target_dir());
+        for p in PLUGINS {
+            cmd.args(["-p", p]);
+        }
+        // Settings meant for the host build must not leak into this one.
+        for k in [
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_TARGET",
+            "RUSTFLAGS",
+            "CARGO_ENCODED_RUSTFLAGS",
+        ] {
+            cmd.env_remove(k);
+        }
+        let out = cmd.output().expect("cargo runs");
+        assert!(
+            out.status.success(),
+            "building the plugins failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        wasm_target_dir().join("wasm32-wasip2/release")
+    })
+}
+
+fn wasm(crate_name: &str) -> PathBuf {
+    built().join(format!("{}.wasm", crate_name.replace('-', "_")))
+}
+
+/// The compiled-code cache shared by the tests (each plugin is compiled
+/// once, whatever the number of tests).
+fn shared_cache() -> String {
+    wasm_target_dir()
+        .join("cache")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// A temporary schemas folder with the example's schemas, their plugin paths
+/// pointing at the components this test binary built.
+fn example_schemas(example: &str, dir: &Path) -> PathBuf {
+    let schemas = dir.join("schemas");
+    std::fs::create_dir_all(&schemas).unwrap();
+    let src = repo().join("example-plugins").join(example).join("schemas");
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let p = entry.unwrap().path();
+        let mut s: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        if let Some(path) = s.pointer("/plugin/path").and_then(Value::as_str) {
+            let name = Path::new(path)
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string();
+            s["plugin"]["path"] = json!(built().join(name));
+        }
+        std::fs::write(schemas.join(p.file_name().unwrap()), s.to_string()).unwrap();
+    }
+    schemas
+}
+
+fn plugin_config(schemas: &Path, plugins: Value) -> Value {
+    let mut p = json!({"cache_dir": shared_cache()});
+    p.as_object_mut()
+        .unwrap()
+        .extend(plugins.as_object().unwrap().clone());
+    json!({
+        "ingestion": {"schemas_directory": schemas},
+        "dataset": {"default_owner_group": "ess"},
+        "plugins": p,
+    })
+}
+
+fn dry_run(dir: &Path, config: &Value, data: &Path, env: &[(&str, &str)]) -> Run {
+    let cfg = write_config(dir, config);
+    ingestor(
+        &[
+            "-c",
+            cfg.to_str().unwrap(),
+            "--nexus-file",
+            data.to_str().unwrap(),
+            "--dry-run",
+        ],
+        env,
+    )
+}
+
+#[test]
+fn array_stats_example_puts_statistics_with_units_into_scientific_metadata() {
+    let tmp = tempfile::tempdir().unwrap();
+    let schemas = example_schemas("array-stats", tmp.path());
+    let data = fixtures::ess_in_tree(tmp.path(), "run_31010.nxs", &Ess::default());
+    let run = dry_run(tmp.path(), &plugin_config(&schemas, json!({})), &data, &[]);
+    run.ok();
+    let sm = &run.json()["dataset"]["scientificMetadata"];
+    let check = |k: &str, v: Value, unit: &str| {
+        assert_eq!(sm[k]["value"], v, "{k}: {}", sm[k]);
+        assert_eq!(sm[k]["unit"], unit, "{k}: {}", sm[k]);
+    };
+    // Default temperature log: 290, 291.5, 293, 294.5, 296 K.
+    check("temperature_mean", json!(293.0), "K");
+    check("temperature_min", json!(290.0), "K");
+    check("temperature_max", json!(296.0), "K");
+    check("temperature_samples", json!(5), "");
+    // The same mean through the operator hook, on the rendered NXS value.
+    check("temperature_log_mean", json!(293.0), "K");
+}
+
+#[test]
+fn instrument_select_example_chooses_the_schema_by_file_content() {
+    let tmp = tempfile::tempdir().unwrap();
+    let schemas = example_schemas("instrument-select", tmp.path());
+    let config = plugin_config(&schemas, json!({}));
+    let cases = [
+        // (file name, instrument in the file, expected schema)
+        ("run_0001.nxs", "ODIN", "example-instrument-select"),
+        ("ymir_0002.nxs", " odin ", "example-instrument-select"),
+        ("odin_0003.nxs", "YMIR", "example-any-other"),
+    ];
+    for (name, instrument, expected) in cases {
+        let e = Ess {
+            instrument: instrument.into(),
+            ..Ess::default()
+        };
+        let data = fixtures::ess_in_tree(tmp.path(), name, &e);
+        let run = dry_run(tmp.path(), &config, &data, &[]);
+        run.ok();
+        let out = run.json();
+        assert_eq!(out["schema"], expected, "{name} with {instrument:?}");
+        if expected == "example-instrument-select" {
+            let d = &out["dataset"];
+            assert_eq!(d["creationLocation"], "ESS:odin");
+            assert_eq!(d["scientificMetadata"]["instrument"]["value"], "odin");
+        }
+    }
+}
+
+#[test]
+fn title_keywords_example_transforms_the_finished_dataset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let schemas = example_schemas("title-keywords", tmp.path());
+    let config = plugin_config(&schemas, json!({}));
+    let e = Ess {
+        title: "LaB6   powder _saxs_290K".into(),
+        ..Ess::default()
+    };
+    let data = fixtures::ess_in_tree(tmp.path(), "run_1.nxs", &e);
+    let run = dry_run(tmp.path(), &config, &data, &[]);
+    run.ok();
+    let d = &run.json()["dataset"];
+    assert_eq!(d["datasetName"], "LaB6 powder (saxs, 290 K)");
+    assert_eq!(
+        d["keywords"],
+        json!(["ODIN", "LaB6   powder", "saxs", "290"])
+    );
+    assert_eq!(
+        d["techniques"],
+        json!([{"pid": "http://purl.org/pan-science/PaNET/PaNET01188", "name": "small angle x-ray scattering"}])
+    );
+
+    // A title that does not match leaves the dataset as the schema made it.
+    let plain = fixtures::ess_in_tree(tmp.path(), "run_2.nxs", &Ess::default());
+    let run = dry_run(tmp.path(), &config, &plain, &[]);
+    run.ok();
+    let d = &run.json()["dataset"];
+    assert_eq!(d["datasetName"], "odin");
+    assert_eq!(d["keywords"], json!(["ODIN"]));
+}
+
+// ---------------------------------------------------------------- hostile
+
+/// Schemas using the hostile plugin with `config`: one that selects with it
+/// (order 1) and a plain fallback (order 2). Variables `answer`, `title` and
+/// `probe` come from the plugin.
+fn hostile_case(dir: &Path, hostile: Value, select_with_plugin: bool) -> PathBuf {
+    let schemas = dir.join("schemas");
+    std::fs::create_dir_all(&schemas).unwrap();
+    let fields = json!({
+        "dataset_name": {"field_type": "high_level", "machine_name": "datasetName", "value": "<title>", "type": "string"},
+        "pi": {"field_type": "high_level", "machine_name": "principalInvestigator", "value": "Jane Doe", "type": "string"},
+        "owner": {"field_type": "high_level", "machine_name": "owner", "value": "Jane Doe", "type": "string"},
+        "owner_email": {"field_type": "high_level", "machine_name": "ownerEmail", "value": "jane@example.org", "type": "email"},
+        "contact_email": {"field_type": "high_level", "machine_name": "contactEmail", "value": "jane@example.org", "type": "email"},
+        "creation_location": {"field_type": "high_level", "machine_name": "creationLocation", "value": "ESS:ODIN", "type": "string"},
+        "creation_time": {"field_type": "high_level", "machine_name": "creationTime", "value": "2024-10-28T09:06:41Z", "type": "date"},
+        "source_folder": {"field_type": "high_level", "machine_name": "sourceFolder", "value": "<source_folder>", "type": "string"},
+        "answer": {"field_type": "scientific_metadata", "machine_name": "answer", "value": "<answer>", "type": "integer"},
+        "echo": {"field_type": "scientific_metadata", "machine_name": "echo", "value": "<echo>", "type": "string"},
+        "probe": {"field_type": "scientific_metadata", "machine_name": "probe", "value": "<probe>", "type": "dict"},
+    });
+    let hostile_schema = json!({
+        "id": "hostile",
+        "name": "hostile",
+        "instrument": "odin",
+        "selector": if select_with_plugin { json!("plugin") } else { json!("*") },
+        "order": 1,
+        "plugin": {"path": wasm("hostile-plugin"), "config": hostile},
+        "variables": {
+            "title": {"source": "PLUGIN", "value_type": "string"},
+            "answer": {"source": "PLUGIN", "value_type": "integer"},
+            "echo": {"source": "VALUE", "value": "echo <answer>", "operator": "plugin:echo", "value_type": "string"},
+            "probe": {"source": "PLUGIN", "value_type": "dict"},
+            "source_folder": {"source": "VALUE", "value": "<data_file_path>", "operator": "dirname-2", "value_type": "string"},
+        },
+        "schema": fields,
+    });
+    let plain = json!({
+        "id": "plain",
+        "name": "plain",
+        "instrument": "odin",
+        "selector": "*",
+        "order": 2,
+        "variables": {
+            "title": {"source": "NXS", "path": "/entry/title", "value_type": "string"},
+            "source_folder": {"source": "VALUE", "value": "<data_file_path>", "operator": "dirname-2", "value_type": "string"},
+        },
+        "schema": fields,
+    });
+    std::fs::write(
+        schemas.join("hostile.imsc.json"),
+        hostile_schema.to_string(),
+    )
+    .unwrap();
+    std::fs::write(schemas.join("plain.imsc.json"), plain.to_string()).unwrap();
+    schemas
+}
+
+/// Tight bounds so the misbehaviours are cut short quickly.
+fn tight() -> Value {
+    json!({"timeout_ms": 500, "max_memory_mb": 64})
+}
+
+fn hostile_run(hook: &str, mode: &str) -> (Run, std::time::Duration) {
+    let tmp = tempfile::tempdir().unwrap();
+    let schemas = hostile_case(
+        tmp.path(),
+        json!({"hook": hook, "mode": mode}),
+        hook == "select",
+    );
+    let data = fixtures::ess_in_tree(tmp.path(), "run_1.nxs", &Ess::default());
+    let t0 = std::time::Instant::now();
+    let run = dry_run(tmp.path(), &plugin_config(&schemas, tight()), &data, &[]);
+    (run, t0.elapsed())
+}
+
+const PREFIX: &str =
+    "plugin hostile (hostile_plugin.wasm): variables hook (variable \"answer\") failed: ";
+
+/// A misbehaving `variables` call is a failed variable: the run goes on, the
+/// warning names plugin, hook and reason, and the other plugin variables
+/// still fail fast (the instance was dropped) rather than misbehaving again.
+fn assert_variable_stopped(mode: &str, reason: &str) {
+    let (run, took) = hostile_run("variable", mode);
+    run.ok();
+    let expected = format!("{PREFIX}{reason}");
+    assert!(
+        run.stderr.contains(&expected),
+        "expected {expected:?} in:\n{}",
+        run.stderr
+    );
+    let d = &run.json()["dataset"];
+    assert!(d["scientificMetadata"].get("answer").is_none());
+    // `title` was computed before the failure, so the dataset has it.
+    assert_eq!(d["datasetName"], "odin");
+    // The finished dataset is still transformed, in a fresh instance.
+    assert_eq!(d["keywords"], json!(["transformed by hostile"]));
+    assert!(
+        run.stderr.contains("stopped earlier for this file"),
+        "{}",
+        run.stderr
+    );
+    // Far below what an unbounded plugin would take (forever).
+    assert!(took.as_secs() < 120, "took {took:?}");
+}
+
+#[test]
+fn hostile_infinite_loop_is_stopped_at_the_deadline() {
+    assert_variable_stopped(
+        "loop",
+        "it ran longer than its time limit of 500 ms (plugins.timeout_ms)",
+    );
+}
+
+#[test]
+fn hostile_memory_bomb_is_stopped_at_the_memory_limit() {
+    assert_variable_stopped(
+        "memory",
+        "it needs more than its memory limit of 64 MiB (plugins.max_memory_mb)",
+    );
+}
+
+#[test]
+fn hostile_panic_is_reported_with_its_message() {
+    assert_variable_stopped(
+        "panic",
+        "it panicked: hostile plugin panics on purpose in variable",
+    );
+}
+
+#[test]
+fn hostile_huge_return_value_is_refused() {
+    let (run, _) = hostile_run("variable", "huge");
+    run.ok();
+    assert!(
+        run.stderr.contains(&format!(
+            "{PREFIX}it returned 48 MiB, more than the 16 MiB a plugin value may have"
+        )),
+        "{}",
+        run.stderr
+    );
+    // Refusing a value is not a trap: the instance goes on serving.
+    let d = &run.json()["dataset"];
+    assert!(d["scientificMetadata"].get("answer").is_none());
+    assert_eq!(d["scientificMetadata"]["probe"]["value"]["env"], json!([]));
+}
+
+#[test]
+fn hostile_sleep_does_not_block_the_host() {
+    // Time does not pass in the sandbox: an hour's sleep returns at once
+    // (the host's own sleep could not be cut short by the CPU deadline).
+    let (run, took) = hostile_run("variable", "sleep");
+    run.ok();
+    assert_eq!(
+        run.json()["dataset"]["scientificMetadata"]["answer"]["value"],
+        7
+    );
+    assert!(took.as_secs() < 600, "took {took:?}");
+}
+
+#[test]
+fn hostile_select_counts_as_no_match() {
+    let (run, _) = hostile_run("select", "loop");
+    run.ok();
+    assert_eq!(run.json()["schema"], "plain");
+    assert!(
+        run.stderr.contains(
+            "plugin hostile (hostile_plugin.wasm): select hook failed: it ran longer than its time limit of 500 ms"
+        ) && run.stderr.contains("treated as \"does not match\""),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn hostile_transform_stops_the_run_before_any_upload() {
+    let server = ScicatServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let schemas = hostile_case(
+        tmp.path(),
+        json!({"hook": "transform", "mode": "panic"}),
+        false,
+    );
+    let data = fixtures::ess_in_tree(tmp.path(), "run_1.nxs", &Ess::default());
+    let mut config = plugin_config(&schemas, tight());
+    config["scicat"] = json!({"host": server.url, "token": "test-token-0123456789"});
+    let cfg = write_config(tmp.path(), &config);
+    let run = ingestor(
+        &[
+            "-c",
+            cfg.to_str().unwrap(),
+            "--nexus-file",
+            data.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    let last = run.last_line();
+    assert!(
+        last.contains("plugin hostile (hostile_plugin.wasm): transform hook failed: it panicked: hostile plugin panics on purpose in transform")
+            && last.contains("nothing was uploaded"),
+        "{last}"
+    );
+    let posts: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .collect();
+    assert!(posts.is_empty(), "{posts:#?}");
+}
+
+#[test]
+fn the_sandbox_shows_no_environment_files_network_clock_or_secrets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let schemas = hostile_case(tmp.path(), json!({}), false);
+    let data = fixtures::ess_in_tree(tmp.path(), "run_1.nxs", &Ess::default());
+    let token = "secret-token-do-not-leak-0123456789";
+    let mut config = plugin_config(&schemas, json!({}));
+    config["scicat"] = json!({"host": "", "token": token, "password": "pw-do-not-leak"});
+    let env = [("SCICAT_TOKEN", token), ("HOME_SECRET", "do-not-leak")];
+    let first = dry_run(tmp.path(), &config, &data, &env);
+    first.ok();
+    let out = first.json();
+    let probe = &out["dataset"]["scientificMetadata"]["probe"]["value"];
+    assert_eq!(probe["env"], json!([]), "{probe}");
+    assert_eq!(probe["args"], json!([]), "{probe}");
+    for f in probe["files"].as_array().unwrap() {
+        assert!(!f.as_str().unwrap().ends_with("readable"), "{probe}");
+    }
+    assert_eq!(probe["wall_clock_secs"], 0, "{probe}");
+    assert_eq!(probe["monotonic_elapsed_ns"], 0, "{probe}");
+    assert_ne!(probe["network"], "connected", "{probe}");
+    let text = out.to_string();
+    assert!(
+        !text.contains("do-not-leak") && !text.contains(token),
+        "{probe}"
+    );
+    // The plugin sees the variables known so far, not the config.
+    let vars = probe["vars"].to_string();
+    assert!(
+        vars.contains("data_file_path") && !vars.contains("token"),
+        "{vars}"
+    );
+    // Deterministic: the same file and config give the same result.
+    let second = dry_run(tmp.path(), &config, &data, &env);
+    second.ok();
+    let again = &second.json()["dataset"]["scientificMetadata"]["probe"]["value"];
+    let strip = |p: &Value| {
+        let mut p = p.clone();
+        p["vars"] = Value::Null; // holds the run id and the time of the run
+        p
+    };
+    assert_eq!(strip(probe), strip(again));
+    // What the plugin printed is in the debug log under target "plugin".
+    let verbose = dry_run(tmp.path(), &config, &data, &[("RUST_LOG", "plugin=debug")]);
+    verbose.ok();
+    assert!(
+        verbose
+            .stderr
+            .contains("[hostile (hostile_plugin.wasm)] variable answer asked"),
+        "{}",
+        verbose.stderr
+    );
+}
+
+// ---------------------------------------------------------- library level
+
+fn opts(cache: &Path) -> PluginOptions {
+    PluginOptions {
+        max_memory_mb: 64,
+        timeout_ms: 500,
+        cache_dir: cache.to_string_lossy().into_owned(),
+    }
+}
+
+fn ess_file(dir: &Path, name: &str) -> Arc<NexusFile> {
+    let p = fixtures::ess_in_tree(dir, name, &Ess::default());
+    Arc::new(NexusFile::open(&p).unwrap())
+}
+
+#[test]
+fn the_host_stays_healthy_after_every_misbehaviour() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut host = PluginHost::new(&opts(Path::new(&shared_cache()))).unwrap();
+    let path = wasm("hostile-plugin");
+    let vars = Vars::new();
+    let mut files = 0;
+    for mode in ["loop", "memory", "panic", "huge", "error"] {
+        files += 1;
+        let nexus = ess_file(tmp.path(), &format!("run_{files}.nxs"));
+        let mut bad = host
+            .instantiate(&path, &json!({"hook": "variable", "mode": mode}), &nexus)
+            .unwrap();
+        let e = bad.variable("answer", &Value::Null, &vars).unwrap_err();
+        assert!(
+            e.starts_with("plugin hostile (hostile_plugin.wasm): variables hook (variable \"answer\") failed: "),
+            "{mode}: {e}"
+        );
+        // A trap ends the instance; an error or a refused value does not.
+        let trapped = matches!(mode, "loop" | "memory" | "panic");
+        assert_eq!(bad.usable(), !trapped, "{mode}");
+        let op = bad.operator("echo", &Var::new(json!("x")), &vars);
+        if trapped {
+            assert!(
+                op.unwrap_err().contains("stopped earlier for this file"),
+                "{mode}"
+            );
+        } else {
+            assert_eq!(op.unwrap().value, json!("x"), "{mode}");
+        }
+        // The same host serves the same file and the next one.
+        for nx in [
+            nexus.clone(),
+            ess_file(tmp.path(), &format!("next_{files}.nxs")),
+        ] {
+            let mut good = host.instantiate(&path, &json!({}), &nx).unwrap();
+            assert_eq!(
+                good.variable("answer", &Value::Null, &vars).unwrap(),
+                Var::new(json!(42))
+            );
+            assert_eq!(
+                good.variable("title", &Value::Null, &vars).unwrap().value,
+                json!("odin")
+            );
+        }
+    }
+    // A failing init names the hook too.
+    let nexus = ess_file(tmp.path(), "init.nxs");
+    let e = host
+        .instantiate(&path, &json!({"hook": "init", "mode": "panic"}), &nexus)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("init hook failed: it panicked"), "{e}");
+}
+
+#[test]
+fn describe_reports_what_each_plugin_offers() {
+    let o = opts(Path::new(&shared_cache()));
+    let stats = plugin::describe(&wasm("array-stats"), &o).unwrap();
+    assert_eq!(stats.name, "array-stats");
+    assert_eq!(stats.wit_version, "0.1.0");
+    assert_eq!(stats.hooks, ["variables", "operators"]);
+    assert_eq!(stats.variables, ["mean", "min", "max", "count"]);
+    assert_eq!(stats.operators, ["mean", "min", "max"]);
+    assert!(stats.implements(Hook::Variables) && !stats.implements(Hook::Select));
+
+    let select = plugin::describe(&wasm("instrument-select"), &o).unwrap();
+    assert_eq!(select.hooks, ["select", "variables"]);
+    let transform = plugin::describe(&wasm("title-keywords"), &o).unwrap();
+    assert_eq!(transform.hooks, ["transform"]);
+    let hostile = plugin::describe(&wasm("hostile-plugin"), &o).unwrap();
+    assert_eq!(
+        hostile.hooks,
+        ["select", "variables", "operators", "transform"]
+    );
+    assert!(hostile.variables.is_empty(), "`*` means any name");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("missing.wasm");
+    let e = format!("{:#}", plugin::describe(&missing, &o).unwrap_err());
+    assert!(
+        e.contains("missing.wasm") && e.contains("cannot read"),
+        "{e}"
+    );
+    let junk = tmp.path().join("junk.wasm");
+    std::fs::write(&junk, b"not wasm at all").unwrap();
+    let e = format!("{:#}", plugin::describe(&junk, &o).unwrap_err());
+    assert!(e.contains("not a usable WebAssembly component"), "{e}");
+}
+
+#[test]
+fn a_corrupt_or_stale_cache_entry_is_rebuilt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = opts(tmp.path());
+    let path = wasm("array-stats");
+    let first = plugin::describe(&path, &o).unwrap();
+    assert_eq!(first.origin, Origin::Compiled);
+    let second = plugin::describe(&path, &o).unwrap();
+    assert_eq!(second.origin, Origin::Cache);
+
+    let entry = plugin::cache::entry_path(
+        tmp.path(),
+        plugin::engine::engine(),
+        &std::fs::read(&path).unwrap(),
+    );
+    let good = std::fs::read(&entry).unwrap();
+    let corruptions: Vec<(&str, Vec<u8>)> = vec![
+        ("flipped byte", {
+            let mut b = good.clone();
+            let i = b.len() - 100;
+            b[i] ^= 0xff;
+            b
+        }),
+        ("truncated", good[..good.len() / 2].to_vec()),
+        ("garbage", b"garbage".to_vec()),
+        ("other engine", {
+            let mut b = good.clone();
+            b[16 + 32] ^= 1; // the engine key
+            b
+        }),
+        ("empty", Vec::new()),
+    ];
+    for (what, bytes) in corruptions {
+        std::fs::write(&entry, &bytes).unwrap();
+        let info = plugin::describe(&path, &o).unwrap_or_else(|e| panic!("{what}: {e:#}"));
+        assert_eq!(info.origin, Origin::Compiled, "{what}");
+        assert_eq!(info.variables, first.variables, "{what}");
+        assert_eq!(std::fs::read(&entry).unwrap(), good, "{what}: rewritten");
+        assert_eq!(
+            plugin::describe(&path, &o).unwrap().origin,
+            Origin::Cache,
+            "{what}"
+        );
+    }
+    // No temporary files are left behind.
+    let names: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+}
+
+#[test]
+fn schemas_are_checked_against_what_the_plugin_declares() {
+    let tmp = tempfile::tempdir().unwrap();
+    let schemas = example_schemas("array-stats", tmp.path());
+    let set = scicat_ingestor::schema::SchemaSet::load_dir(&schemas, None).unwrap();
+    let schema = &set.schemas[0];
+    let o = opts(Path::new(&shared_cache()));
+    let stats = plugin::describe(&wasm("array-stats"), &o).unwrap();
+    assert!(stats.check_schema(schema).is_empty());
+    let transform = plugin::describe(&wasm("title-keywords"), &o).unwrap();
+    let problems = transform.check_schema(schema);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("`temperature_mean` asks the plugin for `mean`"))
+            && problems.iter().any(|p| p.contains("operator plugin:mean")),
+        "{problems:#?}"
+    );
+}
