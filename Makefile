@@ -7,7 +7,7 @@ SHELL := /bin/bash
 SETUP = eval "$$(scripts/setup.sh)"
 DEMO_FILE = $(CURDIR)/demo/out/443503/raw/demo_coda_31010.nxs
 
-.PHONY: demo test lint build release bench clean-demo
+.PHONY: demo test lint build release bench clean-demo plugins plugin-demo
 
 demo:
 	@echo "building (the first build compiles HDF5 and wasmtime: a few minutes)..."
@@ -32,3 +32,20 @@ bench: release
 
 clean-demo:
 	rm -rf demo/out
+
+# The example plugins, as the components the example schemas point at
+# (target/wasm32-wasip2/release/*.wasm).
+EXAMPLE_PLUGINS = array-stats instrument-select title-keywords
+PLUGIN_DEMO = $(CURDIR)/demo/out/plugins
+
+plugins:
+	@$(SETUP) && cargo build --release --target wasm32-wasip2 $(addprefix -p ,$(EXAMPLE_PLUGINS))
+
+# A dry run of each example plugin's schema on a generated file.
+plugin-demo: plugins
+	@$(SETUP) && cargo build --quiet -p scicat-ingestor --bin scicat-ingestor --example make-plugin-fixture
+	@target/debug/examples/make-plugin-fixture $(PLUGIN_DEMO)/443503/raw/run_31010.nxs --title "LaB6 powder_saxs_290K"
+	@for p in $(EXAMPLE_PLUGINS); do \
+	  echo "== $$p" >&2; \
+	  target/debug/scicat-ingestor -c example-plugins/$$p/config.json --nexus-file $(PLUGIN_DEMO)/443503/raw/run_31010.nxs --dry-run || exit 1; \
+	done

@@ -685,6 +685,16 @@ impl PluginInstance {
     }
 }
 
+impl Drop for PluginInstance {
+    fn drop(&mut self) {
+        log::debug!(
+            "plugin {}: {:.2} ms in init and hooks for this file",
+            self.loaded.1.label(),
+            self.busy.as_secs_f64() * 1e3
+        );
+    }
+}
+
 fn too_large(n: usize) -> String {
     format!(
         "it returned {} MiB, more than the {} MiB a plugin value may have",
