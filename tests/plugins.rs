@@ -26,10 +26,13 @@ const PLUGINS: &[&str] = &[
     "hostile-plugin",
 ];
 
-/// Where the test build puts its components. A target dir of its own: the
-/// default one is locked by the `cargo test` running us.
+/// Where the test build puts its components: a target dir of its own (the
+/// one of the `cargo test` running us is locked), inside that one.
 fn wasm_target_dir() -> PathBuf {
-    repo().join("target/wasm-plugins")
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) if Path::new(&d).is_absolute() => PathBuf::from(d).join("wasm-plugins"),
+        _ => repo().join("target/wasm-plugins"),
+    }
 }
 
 fn ensure_wasm_target() {
