@@ -141,9 +141,18 @@ fn plugin_config(schemas: &Path, plugins: Value) -> Value {
     })
 }
 
+/// Runs the ingestor. HDF5's file locks are off: a fixture another test
+/// thread is still writing can leak its locked descriptor into a child
+/// process spawned meanwhile (HDF5 does not open with close-on-exec).
+fn run_ingestor(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut env = env.to_vec();
+    env.push(("HDF5_USE_FILE_LOCKING", "FALSE"));
+    ingestor(args, &env)
+}
+
 fn dry_run(dir: &Path, config: &Value, data: &Path, env: &[(&str, &str)]) -> Run {
     let cfg = write_config(dir, config);
-    ingestor(
+    run_ingestor(
         &[
             "-c",
             cfg.to_str().unwrap(),
@@ -424,7 +433,7 @@ fn hostile_transform_stops_the_run_before_any_upload() {
     let mut config = plugin_config(&schemas, tight());
     config["scicat"] = json!({"host": server.url, "token": "test-token-0123456789"});
     let cfg = write_config(tmp.path(), &config);
-    let run = ingestor(
+    let run = run_ingestor(
         &[
             "-c",
             cfg.to_str().unwrap(),
