@@ -93,14 +93,26 @@ pub fn put_attr(loc: &Location, name: &str, value: &str) {
 }
 
 fn nx_group(parent: &Group, name: &str, class: &str) -> Group {
-    let g = parent.create_group(name).unwrap();
+    let g = parent
+        .create_group_builder()
+        .with_gcpl(|p| p.obj_track_times(false))
+        .create(name)
+        .unwrap();
     put_attr(&g, "NX_class", class);
     g
 }
 
 /// Writes an ESS-like NeXus file.
 pub fn write_ess(path: &Path, e: &Ess) {
-    let f = hdf5::File::create(path).unwrap();
+    // Without object times the same content gives the same bytes, so golden
+    // tests can keep the fixture's checksum. Without a file lock, a process
+    // another test spawns while this file is open (HDF5's descriptors are not
+    // close-on-exec) cannot keep it locked for the reader that follows.
+    let f = hdf5::File::with_options()
+        .with_fcpl(|p| p.obj_track_times(false))
+        .with_fapl(|p| p.file_locking(false))
+        .create(path)
+        .unwrap();
     let entry = nx_group(&f, "entry", "NXentry");
     put_str(&entry, "title", &e.title);
     put_str(&entry, "entry_identifier", &e.run);

@@ -60,7 +60,11 @@ impl Run {
 /// Runs the built `scicat-ingestor` with `args` and extra environment.
 pub fn ingestor(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_scicat-ingestor"));
+    // HDF5 opens files without close-on-exec: a fixture another test thread
+    // is writing at the moment of this spawn stays open (and locked) in the
+    // child. Without file locking in the children that cannot block a read.
     cmd.args(args)
+        .env("HDF5_USE_FILE_LOCKING", "FALSE")
         .env_remove("RUST_LOG")
         .env_remove("SCICAT_TOKEN")
         .env_remove("SCICAT_PASSWORD");
