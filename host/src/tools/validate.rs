@@ -15,9 +15,7 @@ use serde_json::{Map, Value, json};
 use crate::config::Config;
 use crate::dataset::{DATASET_PROPERTIES, REQUIRED};
 use crate::evaluate::{BUILTINS, references};
-use crate::schema::{
-    self, Diagnostic, Operator, PluginRef, SchemaSet, SelOp, Selector, Severity, Source,
-};
+use crate::schema::{self, Diagnostic, PluginRef, SchemaSet, SelOp, Selector, Severity, Source};
 
 /// What to validate and how.
 #[derive(Debug, Default)]
@@ -416,32 +414,6 @@ fn check_hidden(sorted: &[schema::Schema], diags: &mut Vec<Diagnostic>) {
     }
 }
 
-/// What a schema asks of its plugin.
-struct PluginUse {
-    select: bool,
-    variables: Vec<String>,
-    operators: Vec<String>,
-}
-
-fn plugin_use(s: &schema::Schema) -> PluginUse {
-    let mut u = PluginUse {
-        select: s.selector.uses_plugin(),
-        variables: Vec::new(),
-        operators: Vec::new(),
-    };
-    for (_, v) in &s.variables {
-        match &v.source {
-            Source::Plugin { name, .. } => u.variables.push(name.clone()),
-            Source::Value {
-                operator: Operator::Plugin(op),
-                ..
-            } => u.operators.push(op.clone()),
-            _ => {}
-        }
-    }
-    u
-}
-
 /// Checks the plugin file and its hooks; returns whether the plugin
 /// transforms datasets.
 fn check_plugin(s: &schema::Schema, opts: &Options, diags: &mut Vec<Diagnostic>) -> bool {
@@ -481,78 +453,10 @@ fn check_plugin(s: &schema::Schema, opts: &Options, diags: &mut Vec<Diagnostic>)
             return false;
         }
     };
-    let uses = plugin_use(s);
-    let has = |h: &str| info.hooks.iter().any(|x| x == h);
-    if uses.select && !has("select") {
-        push(
-            diags,
-            "plugin",
-            Severity::Error,
-            &s.file,
-            "selector",
-            format!(
-                "the selector asks the plugin, but {} does not implement `select`",
-                path.display()
-            ),
-        );
+    for problem in info.check_schema(s) {
+        push(diags, "plugin", Severity::Error, &s.file, "plugin", problem);
     }
-    for v in &uses.variables {
-        if !has("variables") {
-            push(
-                diags,
-                "plugin",
-                Severity::Error,
-                &s.file,
-                "variables",
-                format!(
-                    "PLUGIN variable `{v}`: {} does not implement `variables`",
-                    path.display()
-                ),
-            );
-        } else if !info.variables.is_empty() && !info.variables.contains(v) {
-            push(
-                diags,
-                "plugin",
-                Severity::Error,
-                &s.file,
-                "variables",
-                format!(
-                    "PLUGIN variable `{v}`: the plugin offers {}{}",
-                    info.variables.join(", "),
-                    suggest(v, info.variables.iter().map(String::as_str))
-                ),
-            );
-        }
-    }
-    for o in &uses.operators {
-        if !has("operators") {
-            push(
-                diags,
-                "plugin",
-                Severity::Error,
-                &s.file,
-                "variables",
-                format!(
-                    "operator plugin:{o}: {} does not implement `operators`",
-                    path.display()
-                ),
-            );
-        } else if !info.operators.is_empty() && !info.operators.contains(o) {
-            push(
-                diags,
-                "plugin",
-                Severity::Error,
-                &s.file,
-                "variables",
-                format!(
-                    "operator plugin:{o}: the plugin offers {}{}",
-                    info.operators.join(", "),
-                    suggest(o, info.operators.iter().map(String::as_str))
-                ),
-            );
-        }
-    }
-    has("transform")
+    info.implements(crate::plugin::Hook::Transform)
 }
 
 /// A placeholder of a value type, for a body built without a data file.
