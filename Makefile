@@ -7,7 +7,7 @@ SHELL := /bin/bash
 SETUP = eval "$$(scripts/setup.sh)"
 DEMO_FILE = $(CURDIR)/demo/out/443503/raw/demo_coda_31010.nxs
 
-.PHONY: demo test lint build release bench clean-demo plugins plugin-demo
+.PHONY: demo test lint build release bench clean-demo plugins plugin-demo plugin-cases
 
 demo:
 	@echo "building (the first build compiles HDF5 and wasmtime: a few minutes)..."
@@ -49,3 +49,14 @@ plugin-demo: plugins
 	  echo "== $$p" >&2; \
 	  target/debug/scicat-ingestor -c example-plugins/$$p/config.json --nexus-file $(PLUGIN_DEMO)/443503/raw/run_31010.nxs --dry-run || exit 1; \
 	done
+
+# The golden test case of each example plugin (scicat-ingestor test), on
+# fixtures generated next to the cases.
+CASE_FIXTURE = tests/fixture/443503/raw/run_31010.nxs
+
+plugin-cases: plugins
+	@$(SETUP) && cargo build --quiet -p scicat-ingestor --bin scicat-ingestor --example make-plugin-fixture
+	@target/debug/examples/make-plugin-fixture example-plugins/array-stats/$(CASE_FIXTURE)
+	@target/debug/examples/make-plugin-fixture example-plugins/instrument-select/$(CASE_FIXTURE)
+	@target/debug/examples/make-plugin-fixture example-plugins/title-keywords/$(CASE_FIXTURE) --title "LaB6   powder _saxs_290K"
+	@target/debug/scicat-ingestor test $(addprefix example-plugins/,$(addsuffix /tests,$(EXAMPLE_PLUGINS)))

@@ -688,3 +688,40 @@ fn schemas_are_checked_against_what_the_plugin_declares() {
         "{problems:#?}"
     );
 }
+
+/// The golden test case each example plugin ships (`example-plugins/*/tests/`)
+/// passes through `scicat-ingestor test`, offline, with the plugin sandboxed.
+#[test]
+fn each_example_plugin_ships_a_passing_golden_case() {
+    for (example, title) in [
+        ("array-stats", None),
+        ("instrument-select", None),
+        ("title-keywords", Some("LaB6   powder _saxs_290K")),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        example_schemas(example, tmp.path());
+        let cases = tmp.path().join("tests");
+        std::fs::create_dir_all(&cases).unwrap();
+        let src = repo().join("example-plugins").join(example).join("tests");
+        for name in [
+            format!("{example}.case.yml"),
+            format!("{example}.expected.json"),
+        ] {
+            std::fs::copy(src.join(&name), cases.join(&name))
+                .unwrap_or_else(|e| panic!("{example}: {name}: {e}"));
+        }
+        let mut e = Ess::default();
+        if let Some(t) = title {
+            e.title = t.into();
+        }
+        fixtures::ess_in_tree(&cases.join("fixture"), "run_31010.nxs", &e);
+        let case = cases.join(format!("{example}.case.yml"));
+        let xdg = wasm_target_dir().join("xdg-cache");
+        let run = run_ingestor(
+            &["test", case.to_str().unwrap()],
+            &[("XDG_CACHE_HOME", xdg.to_str().unwrap())],
+        );
+        assert_eq!(run.code, 0, "{example}:\n{}\n{}", run.stdout, run.stderr);
+        assert!(run.stdout.contains("PASS"), "{example}: {}", run.stdout);
+    }
+}
