@@ -725,3 +725,45 @@ fn each_example_plugin_ships_a_passing_golden_case() {
         assert!(run.stdout.contains("PASS"), "{example}: {}", run.stdout);
     }
 }
+
+/// `validate` loads the plugin a schema names and reports what the schema
+/// uses but the plugin does not offer.
+#[test]
+fn validate_reports_plugins_lacking_what_the_schema_uses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let schemas = example_schemas("array-stats", tmp.path());
+    let file = schemas.join("array-stats.imsc.json");
+    let mut s: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    // array-stats has no select hook and no `median`.
+    s["selector"] = json!({"and": ["plugin", "filename:contains:x"]});
+    s["variables"]["temperature_log_mean"]["operator"] = json!("plugin:median");
+    std::fs::write(&file, s.to_string()).unwrap();
+    let xdg = wasm_target_dir().join("xdg-cache");
+    let run = run_ingestor(
+        &["validate", schemas.to_str().unwrap()],
+        &[("XDG_CACHE_HOME", xdg.to_str().unwrap())],
+    );
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    let errors: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.contains("array-stats.imsc.json: error: `plugin`"))
+        .collect();
+    assert!(
+        errors.iter().any(|l| l.contains("no select hook")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        errors.iter().any(|l| l.contains("plugin:median")),
+        "{}",
+        run.stdout
+    );
+    // The unmodified example validates cleanly.
+    let clean = example_schemas("array-stats", &tmp.path().join("clean"));
+    let run = run_ingestor(
+        &["validate", clean.to_str().unwrap()],
+        &[("XDG_CACHE_HOME", xdg.to_str().unwrap())],
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+}
