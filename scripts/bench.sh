@@ -36,7 +36,8 @@ t_b2sum=$(best_of b2sum "$work/big.bin")
 printf "ingestor: %.2f s (%.0f MiB/s)   b2sum: %.2f s (%.0f MiB/s)   speed-up: %.2fx\n" \
   "$t_ours" "$(calc "$SIZE_MIB / $t_ours")" "$t_b2sum" "$(calc "$SIZE_MIB / $t_b2sum")" \
   "$(calc "$t_b2sum / $t_ours")"
-mem=$( { /usr/bin/time -f %M "$EX/b2sum" "$work/big.bin" >/dev/null; } 2>&1 )
+peak() { /usr/bin/time -o "$work/peak" -f %M "$@" >/dev/null 2>&1; cat "$work/peak"; }
+mem=$(peak "$EX/b2sum" "$work/big.bin")
 echo "peak memory while hashing ${SIZE_MIB} MiB: ${mem} KiB"
 rm -f "$work/big.bin"
 
@@ -47,7 +48,7 @@ s=$(date +%s.%N)
 for _ in $(seq "$RUNS"); do "$BIN" -c demo/config.json --nexus-file "$data" -d >/dev/null 2>&1; done
 e=$(date +%s.%N)
 printf "mean wall time per dry run: %.1f ms\n" "$(calc "($e - $s) * 1000 / $RUNS")"
-mem=$( { /usr/bin/time -f %M "$BIN" -c demo/config.json --nexus-file "$data" -d >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+mem=$(peak "$BIN" -c demo/config.json --nexus-file "$data" -d)
 echo "peak memory of a dry run: ${mem} KiB"
 
 echo "== full ingestion against the test server ($RUNS files) =="
@@ -64,6 +65,6 @@ done
 e=$(date +%s.%N)
 printf "mean wall time per ingested file (dataset + datablock created): %.1f ms\n" "$(calc "($e - $s) * 1000 / $RUNS")"
 "$EX/make-demo-file" "$work/data/443503/raw/demo_coda_9999.nxs" 9999 2>/dev/null
-mem=$( { /usr/bin/time -f %M "$BIN" -c demo/config.json --nexus-file "$work/data/443503/raw/demo_coda_9999.nxs" \
-    --set ingestion.dry_run=false --set "scicat.host=http://127.0.0.1:$port/api/v3" --set scicat.token=bench >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+mem=$(peak "$BIN" -c demo/config.json --nexus-file "$work/data/443503/raw/demo_coda_9999.nxs" \
+    --set ingestion.dry_run=false --set "scicat.host=http://127.0.0.1:$port/api/v3" --set scicat.token=bench)
 echo "peak memory of a full ingestion: ${mem} KiB"

@@ -18,16 +18,7 @@ fn dry_run_prints_the_dataset_field_by_field() {
     let tmp = tempfile::tempdir().unwrap();
     let data = coda_file(tmp.path(), &Ess::default());
     let cfg = write_config(tmp.path(), &config_for(&server.url, &schemas_dir()));
-    let run = ingestor(
-        &[
-            "-c",
-            cfg.to_str().unwrap(),
-            "--nexus-file",
-            data.to_str().unwrap(),
-            "--dry-run",
-        ],
-        &[],
-    );
+    let run = ingest(&cfg, &data, &["--dry-run"], &[]);
     run.ok();
     let out = run.json();
     let keys: Vec<&String> = out.as_object().unwrap().keys().collect();
@@ -138,16 +129,10 @@ fn absolute_paths_and_a_done_writing_file() {
     let mut cfg = config_for(&server.url, &schemas_dir());
     cfg["ingestion"]["file_handling"] = json!({"file_path_type": "absolute"});
     let cfg = write_config(tmp.path(), &cfg);
-    let run = ingestor(
-        &[
-            "-c",
-            cfg.to_str().unwrap(),
-            "--nexus-file",
-            data.to_str().unwrap(),
-            "--done-writing-message-file",
-            msg.to_str().unwrap(),
-            "-d",
-        ],
+    let run = ingest(
+        &cfg,
+        &data,
+        &["--done-writing-message-file", msg.to_str().unwrap(), "-d"],
         &[],
     );
     run.ok();
@@ -180,16 +165,7 @@ fn brackets_in_data_are_data_and_failures_are_one_warning() {
     };
     let data = coda_file(tmp.path(), &e);
     let cfg = write_config(tmp.path(), &config_for(&server.url, &schemas_dir()));
-    let run = ingestor(
-        &[
-            "-c",
-            cfg.to_str().unwrap(),
-            "--nexus-file",
-            data.to_str().unwrap(),
-            "-d",
-        ],
-        &[],
-    );
+    let run = ingest(&cfg, &data, &["-d"], &[]);
     // Proposal 999999 is unknown: the PI variables fail, so do the required
     // fields that use them, and the run stops before any upload.
     assert_ne!(run.code, 0);
@@ -252,16 +228,7 @@ fn missing_paths_are_one_line_reasons_without_hdf5_noise() {
         tmp.path(),
         &json!({"ingestion": {"schemas_directory": schemas}}),
     );
-    let run = ingestor(
-        &[
-            "-c",
-            cfg.to_str().unwrap(),
-            "--nexus-file",
-            data.to_str().unwrap(),
-            "-d",
-        ],
-        &[],
-    );
+    let run = ingest(&cfg, &data, &["-d"], &[]);
     assert!(!run.stderr.contains("HDF5-DIAG"), "{}", run.stderr);
     assert!(!run.stderr.contains("#000"), "{}", run.stderr);
     let w = run
@@ -323,12 +290,10 @@ schema:
         ),
     )
     .unwrap();
-    let run = ingestor(
+    let run = ingest(
+        &cfg,
+        &data,
         &[
-            "-c",
-            cfg.to_str().unwrap(),
-            "--nexus-file",
-            data.to_str().unwrap(),
             "-d",
             "--set",
             "ingestion.file_handling.save_file_hash=false",
@@ -362,15 +327,7 @@ fn upload_without_a_host_says_so() {
         tmp.path(),
         &json!({"ingestion": {"schemas_directory": schemas_dir()}}),
     );
-    let run = ingestor(
-        &[
-            "-c",
-            cfg.to_str().unwrap(),
-            "--nexus-file",
-            data.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let run = ingest(&cfg, &data, &[], &[]);
     assert_ne!(run.code, 0);
     assert!(
         run.last_line().contains("scicat.host is not configured"),
@@ -406,16 +363,7 @@ fn unreadable_data_files_are_retried_then_reported() {
         "file_handling": {"data_file_open_max_tries": 2, "data_file_open_retry_delay": [1]}}});
     let cfg_path = write_config(tmp.path(), &cfg);
     let t = std::time::Instant::now();
-    let run = ingestor(
-        &[
-            "-c",
-            cfg_path.to_str().unwrap(),
-            "--nexus-file",
-            bad.to_str().unwrap(),
-            "-d",
-        ],
-        &[],
-    );
+    let run = ingest(&cfg_path, &bad, &["-d"], &[]);
     assert_ne!(run.code, 0);
     assert!(
         t.elapsed() >= std::time::Duration::from_secs(1),
@@ -431,16 +379,7 @@ fn unreadable_data_files_are_retried_then_reported() {
     cfg["ingestion"]["file_handling"]["data_file_open_retry_delay"] = json!([5]);
     let cfg_path = write_config(tmp.path(), &cfg);
     let missing = tmp.path().join("nope.h5");
-    let run = ingestor(
-        &[
-            "-c",
-            cfg_path.to_str().unwrap(),
-            "--nexus-file",
-            missing.to_str().unwrap(),
-            "-d",
-        ],
-        &[],
-    );
+    let run = ingest(&cfg_path, &missing, &["-d"], &[]);
     assert_ne!(run.code, 0);
     assert!(run.last_line().contains("no such file"), "{}", run.stderr);
 }
@@ -459,16 +398,7 @@ fn a_broken_schema_does_not_stop_the_others() {
     let server = ScicatServer::start();
     let data = coda_file(tmp.path(), &Ess::default());
     let cfg = write_config(tmp.path(), &config_for(&server.url, &schemas));
-    let run = ingestor(
-        &[
-            "-c",
-            cfg.to_str().unwrap(),
-            "--nexus-file",
-            data.to_str().unwrap(),
-            "-d",
-        ],
-        &[],
-    );
+    let run = ingest(&cfg, &data, &["-d"], &[]);
     run.ok();
     assert!(
         run.stderr

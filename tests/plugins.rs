@@ -144,24 +144,9 @@ fn plugin_config(schemas: &Path, plugins: Value) -> Value {
 /// Runs the ingestor. HDF5's file locks are off: a fixture another test
 /// thread is still writing can leak its locked descriptor into a child
 /// process spawned meanwhile (HDF5 does not open with close-on-exec).
-fn run_ingestor(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut env = env.to_vec();
-    env.push(("HDF5_USE_FILE_LOCKING", "FALSE"));
-    ingestor(args, &env)
-}
-
 fn dry_run(dir: &Path, config: &Value, data: &Path, env: &[(&str, &str)]) -> Run {
     let cfg = write_config(dir, config);
-    run_ingestor(
-        &[
-            "-c",
-            cfg.to_str().unwrap(),
-            "--nexus-file",
-            data.to_str().unwrap(),
-            "--dry-run",
-        ],
-        env,
-    )
+    ingest(&cfg, data, &["--dry-run"], env)
 }
 
 #[test]
@@ -433,7 +418,7 @@ fn hostile_transform_stops_the_run_before_any_upload() {
     let mut config = plugin_config(&schemas, tight());
     config["scicat"] = json!({"host": server.url, "token": "test-token-0123456789"});
     let cfg = write_config(tmp.path(), &config);
-    let run = run_ingestor(
+    let run = ingestor(
         &[
             "-c",
             cfg.to_str().unwrap(),
@@ -717,7 +702,7 @@ fn each_example_plugin_ships_a_passing_golden_case() {
         fixtures::ess_in_tree(&cases.join("fixture"), "run_31010.nxs", &e);
         let case = cases.join(format!("{example}.case.yml"));
         let xdg = wasm_target_dir().join("xdg-cache");
-        let run = run_ingestor(
+        let run = ingestor(
             &["test", case.to_str().unwrap()],
             &[("XDG_CACHE_HOME", xdg.to_str().unwrap())],
         );
@@ -739,7 +724,7 @@ fn validate_reports_plugins_lacking_what_the_schema_uses() {
     s["variables"]["temperature_log_mean"]["operator"] = json!("plugin:median");
     std::fs::write(&file, s.to_string()).unwrap();
     let xdg = wasm_target_dir().join("xdg-cache");
-    let run = run_ingestor(
+    let run = ingestor(
         &["validate", schemas.to_str().unwrap()],
         &[("XDG_CACHE_HOME", xdg.to_str().unwrap())],
     );
@@ -761,7 +746,7 @@ fn validate_reports_plugins_lacking_what_the_schema_uses() {
     );
     // The unmodified example validates cleanly.
     let clean = example_schemas("array-stats", &tmp.path().join("clean"));
-    let run = run_ingestor(
+    let run = ingestor(
         &["validate", clean.to_str().unwrap()],
         &[("XDG_CACHE_HOME", xdg.to_str().unwrap())],
     );

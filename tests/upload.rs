@@ -201,26 +201,13 @@ fn server_errors_are_retried_and_create_once() {
 fn a_400_is_not_retried_and_its_message_is_shown() {
     let server = ScicatServer::start();
     let tmp = tempfile::tempdir().unwrap();
-    let schemas = tmp.path().join("schemas");
-    std::fs::create_dir(&schemas).unwrap();
-    let mut schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(schemas_dir().join("coda-like.imsc.json")).unwrap(),
-    )
-    .unwrap();
-    // The backend only takes raw or derived.
-    schema["schema"]["type"]["value"] = json!("measurement");
-    std::fs::write(schemas.join("s.imsc.json"), schema.to_string()).unwrap();
+    let schemas = coda_schema_with(tmp.path(), |schema| {
+        // The backend only takes raw or derived.
+        schema["schema"]["type"]["value"] = json!("measurement");
+    });
     let data = fixtures::ess_in_tree(tmp.path(), "small_coda_31010.hdf", &Ess::default());
     let cfg = write_config(tmp.path(), &config_for(&server.url, &schemas));
-    let run = ingestor(
-        &[
-            "-c",
-            cfg.to_str().unwrap(),
-            "--nexus-file",
-            data.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let run = ingest(&cfg, &data, &[], &[]);
     assert_ne!(run.code, 0);
     assert_eq!(
         server.requests_to("POST datasets").len(),
@@ -271,15 +258,7 @@ fn forbidden_and_conflict() {
         "ownerGroup": "g"});
     server.state().datasets.push(d);
     let cfg = write_config(&case.dir, &pre);
-    let run = ingestor(
-        &[
-            "-c",
-            cfg.to_str().unwrap(),
-            "--nexus-file",
-            case.data.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let run = ingest(&cfg, &case.data, &[], &[]);
     run.ok();
     assert_one_valid_pair(&server);
 }
@@ -373,27 +352,13 @@ fn sc_urls_to_another_host_get_no_token() {
     let server = ScicatServer::start();
     let foreign = ScicatServer::start();
     let tmp = tempfile::tempdir().unwrap();
-    let schemas = tmp.path().join("schemas");
-    std::fs::create_dir(&schemas).unwrap();
-    let mut schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(schemas_dir().join("coda-like.imsc.json")).unwrap(),
-    )
-    .unwrap();
-    schema["variables"]["pi_email"]["url"] =
-        json!(format!("{}/proposals/<proposal_id>", foreign.url));
-    std::fs::write(schemas.join("s.imsc.json"), schema.to_string()).unwrap();
+    let schemas = coda_schema_with(tmp.path(), |schema| {
+        schema["variables"]["pi_email"]["url"] =
+            json!(format!("{}/proposals/<proposal_id>", foreign.url));
+    });
     let data = fixtures::ess_in_tree(tmp.path(), "small_coda_31010.hdf", &Ess::default());
     let cfg = write_config(tmp.path(), &config_for(&server.url, &schemas));
-    let run = ingestor(
-        &[
-            "-c",
-            cfg.to_str().unwrap(),
-            "--nexus-file",
-            data.to_str().unwrap(),
-            "-d",
-        ],
-        &[],
-    );
+    let run = ingest(&cfg, &data, &["-d"], &[]);
     run.ok();
     assert_eq!(run.json()["dataset"]["ownerEmail"], "jane.doe@ess.eu");
     let f = foreign.requests();
@@ -416,25 +381,12 @@ fn sample_attachment_sets_the_sample_id() {
         json!({"sampleId": "sample-3", "description": "Other", "proposalId": "443503"}),
     ];
     let tmp = tempfile::tempdir().unwrap();
-    let schemas = tmp.path().join("schemas");
-    std::fs::create_dir(&schemas).unwrap();
-    let mut schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(schemas_dir().join("coda-like.imsc.json")).unwrap(),
-    )
-    .unwrap();
-    schema["sample_attachment"] = json!({"query_sample_name": true});
-    std::fs::write(schemas.join("s.imsc.json"), schema.to_string()).unwrap();
+    let schemas = coda_schema_with(tmp.path(), |schema| {
+        schema["sample_attachment"] = json!({"query_sample_name": true});
+    });
     let data = fixtures::ess_in_tree(tmp.path(), "small_coda_31010.hdf", &Ess::default());
     let cfg = write_config(tmp.path(), &config_for(&server.url, &schemas));
-    let run = ingestor(
-        &[
-            "-c",
-            cfg.to_str().unwrap(),
-            "--nexus-file",
-            data.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let run = ingest(&cfg, &data, &[], &[]);
     run.ok();
     let (d, _) = assert_one_valid_pair(&server);
     assert_eq!(d["sampleId"], "sample-1");

@@ -104,3 +104,29 @@ pub fn b2(path: &Path) -> String {
         .to_hex()
         .to_string()
 }
+
+/// Runs the ingestion form, `-c CONFIG --nexus-file DATA`, plus `extra`.
+pub fn ingest(config: &Path, data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut args = vec![
+        "-c",
+        config.to_str().unwrap(),
+        "--nexus-file",
+        data.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    ingestor(&args, env)
+}
+
+/// A `schemas` folder in `dir` holding the coda-like test schema after
+/// `change`.
+pub fn coda_schema_with(dir: &Path, change: impl FnOnce(&mut Value)) -> PathBuf {
+    let schemas = dir.join("schemas");
+    std::fs::create_dir_all(&schemas).unwrap();
+    let mut schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(schemas_dir().join("coda-like.imsc.json")).unwrap(),
+    )
+    .unwrap();
+    change(&mut schema);
+    std::fs::write(schemas.join("coda-like.imsc.json"), schema.to_string()).unwrap();
+    schemas
+}
