@@ -43,7 +43,7 @@ rm -f "$work/big.bin"
 
 echo "== dry run of one ESS-like file ($RUNS runs) =="
 data="$work/data/443503/raw/demo_coda_31010.nxs"
-"$EX/make-demo-file" "$data" 2>/dev/null
+"$EX/make-fixture" "$data" 2>/dev/null
 s=$(date +%s.%N)
 for _ in $(seq "$RUNS"); do "$BIN" -c demo/config.json --nexus-file "$data" -d >/dev/null 2>&1; done
 e=$(date +%s.%N)
@@ -56,7 +56,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 "$EX/scicat-test-server" "$port" >/dev/null 2>&1 &
 server_pid=$!
 sleep 0.5
-for i in $(seq "$RUNS"); do "$EX/make-demo-file" "$work/data/443503/raw/demo_coda_$i.nxs" "$i" 2>/dev/null; done
+for i in $(seq "$RUNS"); do "$EX/make-fixture" "$work/data/443503/raw/demo_coda_$i.nxs" --run "$i" 2>/dev/null; done
 s=$(date +%s.%N)
 for i in $(seq "$RUNS"); do
   "$BIN" -c demo/config.json --nexus-file "$work/data/443503/raw/demo_coda_$i.nxs" \
@@ -64,7 +64,7 @@ for i in $(seq "$RUNS"); do
 done
 e=$(date +%s.%N)
 printf "mean wall time per ingested file (dataset + datablock created): %.1f ms\n" "$(calc "($e - $s) * 1000 / $RUNS")"
-"$EX/make-demo-file" "$work/data/443503/raw/demo_coda_9999.nxs" 9999 2>/dev/null
+"$EX/make-fixture" "$work/data/443503/raw/demo_coda_9999.nxs" --run 9999 2>/dev/null
 mem=$(peak "$BIN" -c demo/config.json --nexus-file "$work/data/443503/raw/demo_coda_9999.nxs" \
     --set ingestion.dry_run=false --set "scicat.host=http://127.0.0.1:$port/api/v3" --set scicat.token=bench)
 echo "peak memory of a full ingestion: ${mem} KiB"
