@@ -484,6 +484,14 @@ fn upload(config: &Config, client: &Client, built: &Built) -> Result<Outcome> {
                 std::thread::sleep(wait);
                 attempt += 1;
             }
+            Err(e) if e.is_transient() && !can_find => {
+                return Err(upload_error(
+                    e,
+                    "SciCat may or may not have created the dataset; with no pid and \
+                     check_if_dataset_exists_by_metadata off the ingestor cannot tell, so it \
+                     does not retry: check the catalog before running again",
+                ));
+            }
             Err(e) => return Err(upload_error(e, "the dataset was not created")),
         }
     };
