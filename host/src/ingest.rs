@@ -492,6 +492,12 @@ fn upload(config: &Config, client: &Client, built: &Built) -> Result<Outcome> {
                      does not retry: check the catalog before running again",
                 ));
             }
+            Err(e) if e.is_transient() => {
+                return Err(upload_error(
+                    e,
+                    "gave up; running again is safe: it asks SciCat what exists before creating anything",
+                ));
+            }
             Err(e) => return Err(upload_error(e, "the dataset was not created")),
         }
     };
