@@ -185,7 +185,9 @@ fn nxs_variables_follow_the_value_types() {
             "total": {"source": "VALUE", "value": "<temps>", "operator": "sum", "value_type": "float"},
             "bad_type": {"source": "NXS", "path": "/entry/title", "value_type": "integer"},
             "one_user": {"source": "NXS", "path": "/entry/user_Matt*/name", "value_type": "string"},
-            "many_users": {"source": "NXS", "path": "/entry/user_*/name", "value_type": "string"}
+            "many_users": {"source": "NXS", "path": "/entry/user_*/name", "value_type": "string"},
+            "empty": {"source": "NXS", "path": "/entry/data/empty", "value_type": "float"},
+            "empty_list": {"source": "NXS", "path": "/entry/data/empty", "value_type": "float[]"}
         }
     });
     let mut diags = Vec::new();
@@ -208,6 +210,12 @@ fn nxs_variables_follow_the_value_types() {
     assert_eq!(vars["total"].unit, "K", "sum keeps the unit");
     assert_eq!(vars["one_user"].value, json!("Matt Clarke"));
     let failed: Vec<&str> = failures.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(failed, ["bad_type", "many_users"]);
+    assert_eq!(failed, ["bad_type", "many_users", "empty"]);
+    assert!(
+        failures[2].reason.contains("is empty"),
+        "{}",
+        failures[2].reason
+    );
+    assert_eq!(vars["empty_list"].value, json!([]));
     assert!(failures[1].reason.contains("list value type"));
 }

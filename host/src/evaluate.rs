@@ -242,6 +242,11 @@ fn read_nxs(nx: &NexusFile, path: &str, value_type: &str, def_unit: &str) -> Res
         return read_nxs(nx, &paths[0], value_type, def_unit);
     }
     let array = nx.read(path)?;
+    if array.data.is_empty() && !list {
+        return Err(format!(
+            "{path} is empty (no value to read; a list value type gives [])"
+        ));
+    }
     let unit = nx.units(path).unwrap_or_else(|| def_unit.to_string());
     Ok(Var::with_unit(array.to_json(list), unit))
 }

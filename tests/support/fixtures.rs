@@ -166,6 +166,7 @@ pub fn write_ess(path: &Path, e: &Ess) {
         .with_data(&events)
         .create("event_id")
         .unwrap();
+    data.new_dataset::<f64>().shape(0).create("empty").unwrap();
     let image: Vec<u16> = (0..12).collect();
     data.new_dataset::<u16>()
         .shape((3, 4))
