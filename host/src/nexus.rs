@@ -7,7 +7,7 @@ use std::ffi::{CStr, c_char, c_void};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hdf5::types::{IntSize, TypeDescriptor};
+use hdf5::types::TypeDescriptor;
 use hdf5::{Container, Dataset, File, Group, LocationType};
 use hdf5_sys::h5::hsize_t;
 use hdf5_sys::h5i::hid_t;
@@ -488,12 +488,7 @@ fn read_container_locked(
     let desc = dtype
         .to_descriptor()
         .map_err(|_| "unsupported HDF5 data type".to_string())?;
-    let full_shape = if attr {
-        space_of(c, true)?;
-        c.shape()
-    } else {
-        c.shape()
-    };
+    let full_shape = c.shape();
     // Selection: a memory space of the slice shape and a file space with the
     // hyperslab selected.
     let (shape, spaces) = match slice {
@@ -581,7 +576,7 @@ fn read_container_locked(
             | TypeDescriptor::VarLenUnicode => {
                 Data::Strings(read_strings(c, attr, dtype.id(), n, sel, &spaces)?)
             }
-            TypeDescriptor::Enum(e) if e.size == IntSize::U1 || e.size == IntSize::U2 => {
+            TypeDescriptor::Enum(e) => {
                 return Err(format!(
                     "enumerated type ({} members) is not supported",
                     e.members.len()
