@@ -476,13 +476,7 @@ fn upload(config: &Config, client: &Client, built: &Built) -> Result<Outcome> {
                 );
             }
             Err(e) if e.is_transient() && can_find && attempt + 1 < client.backoff.tries => {
-                let wait = client.backoff.delay(attempt);
-                log::warn!(
-                    "{e}; checking what SciCat has and retrying in {:.1} s",
-                    wait.as_secs_f64()
-                );
-                std::thread::sleep(wait);
-                attempt += 1;
+                back_off(client, &e, &mut attempt);
             }
             Err(e) if e.is_transient() && !can_find => {
                 return Err(upload_error(
@@ -522,13 +516,7 @@ fn upload(config: &Config, client: &Client, built: &Built) -> Result<Outcome> {
                 break created_id(&reply, "_id").unwrap_or_else(|| "?".into());
             }
             Err(e) if e.is_transient() && attempt + 1 < client.backoff.tries => {
-                let wait = client.backoff.delay(attempt);
-                log::warn!(
-                    "{e}; checking what SciCat has and retrying in {:.1} s",
-                    wait.as_secs_f64()
-                );
-                std::thread::sleep(wait);
-                attempt += 1;
+                back_off(client, &e, &mut attempt);
                 if let Ok(blocks) = client.datablocks_of(&pid)
                     && let Some(b) = blocks.first()
                 {
@@ -550,6 +538,17 @@ fn upload(config: &Config, client: &Client, built: &Built) -> Result<Outcome> {
     } else {
         Ok(Outcome::Resumed { pid, datablock })
     }
+}
+
+/// Waits before retrying a POST after a transient failure.
+fn back_off(client: &Client, e: &ScicatError, attempt: &mut u32) {
+    let wait = client.backoff.delay(*attempt);
+    log::warn!(
+        "{e}; checking what SciCat has and retrying in {:.1} s",
+        wait.as_secs_f64()
+    );
+    std::thread::sleep(wait);
+    *attempt += 1;
 }
 
 fn upload_error(e: ScicatError, state: &str) -> anyhow::Error {
