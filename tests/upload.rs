@@ -453,3 +453,45 @@ fn graylog_receives_gelf() {
     assert_eq!(last["_facility"], "test.ingestor");
     assert!(last["short_message"].as_str().unwrap().contains("ingested"));
 }
+
+#[test]
+fn a_dataset_that_is_not_readable_counts_as_existing() {
+    let server = ScicatServer::start();
+    let case = Case::new(&server.url);
+    server.fail("GET datasets/", 403, 100);
+    let run = case.run();
+    run.ok();
+    assert!(server.requests_to("POST").is_empty(), "nothing created");
+    assert!(run.stderr.contains("not readable"), "{}", run.stderr);
+}
+
+#[test]
+fn the_datablock_post_is_retried_without_duplicating() {
+    // A 503, then a cut after the server stored the datablock: the run asks
+    // what exists before trying again and ends with exactly one datablock.
+    let server = ScicatServer::start();
+    let case = Case::new(&server.url);
+    server.fail("POST origdatablocks", 503, 1);
+    server.drop_after("POST origdatablocks", 1);
+    let run = case.run();
+    run.ok();
+    assert_one_valid_pair(&server);
+    assert_eq!(server.requests_to("POST origdatablocks").len(), 2);
+    let retries: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("retrying in"))
+        .collect();
+    assert_eq!(retries.len(), 2, "{}", run.stderr);
+    assert!(
+        retries[0].contains("503") && retries[1].contains("cannot reach SciCat"),
+        "{retries:#?}"
+    );
+    assert!(
+        !server
+            .requests_to(
+                "GET datasets/20.500.12269/f22acb1c-950b-11ef-a3ef-fa163e9aae0a/origdatablocks"
+            )
+            .is_empty()
+    );
+}

@@ -328,11 +328,21 @@ async fn handle(
                     *times -= 1;
                     status_fault = Some(*status);
                 }
-                Fault::Drop { times } if *times > 0 => {
+                _ => {}
+            }
+        }
+        // A request answered by an injected status never reached the
+        // server's logic, so it does not use up a drop.
+        if status_fault.is_none() {
+            for (route, f) in s.faults.iter_mut() {
+                if let Fault::Drop { times } = f
+                    && *times > 0
+                    && route_matches(route, &method, &path)
+                {
                     *times -= 1;
                     drop = true;
+                    break;
                 }
-                _ => {}
             }
         }
         (delay, status_fault, drop)
