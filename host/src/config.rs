@@ -41,8 +41,64 @@ impl Serialize for Secret {
 }
 
 impl<'de> Deserialize<'de> for Secret {
+    /// A string, or a number (a YAML `password: 1234`); the error for any
+    /// other type never shows the value.
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        Ok(Secret(String::deserialize(d)?))
+        match Value::deserialize(d)? {
+            Value::String(s) => Ok(Secret(s)),
+            Value::Number(n) => Ok(Secret(n.to_string())),
+            Value::Null => Ok(Secret::default()),
+            other => Err(serde::de::Error::custom(format!(
+                "expected a string, found {} (value not shown: it is a secret)",
+                kind_of(&other)
+            ))),
+        }
+    }
+}
+
+/// Whether a config key holds a secret.
+fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k.contains("password") || k.contains("token") || k.contains("secret")
+}
+
+/// Registers every secret of a config document with the log scrubber
+/// before anything (an error about the document included) can print it:
+/// values of secret keys at any depth, and the password in a URL's userinfo.
+fn register_secrets(v: &Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, val) in map {
+                match val {
+                    Value::String(s) if is_secret_key(k) => crate::logging::add_secret(s),
+                    Value::Number(n) if is_secret_key(k) => {
+                        crate::logging::add_secret(&n.to_string())
+                    }
+                    Value::String(s) => register_url_password(s),
+                    other => register_secrets(other),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(register_secrets),
+        Value::String(s) => register_url_password(s),
+        _ => {}
+    }
+}
+
+/// `scheme://user:password@host/...`: the password is a secret, also when
+/// the URL is too broken to parse.
+fn register_url_password(s: &str) {
+    let Some((_, rest)) = s.split_once("://") else {
+        return;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if let Some((userinfo, _)) = authority.rsplit_once('@')
+        && let Some((_, pw)) = userinfo.split_once(':')
+    {
+        crate::logging::add_secret(pw);
+        if let Ok(decoded) = percent_encoding::percent_decode_str(pw).decode_utf8() {
+            crate::logging::add_secret(&decoded);
+        }
     }
 }
 
@@ -292,10 +348,14 @@ impl Default for ScicatOptions {
     }
 }
 
+/// The longest `scicat.timeout` accepted: an hour per request is already far
+/// past anything useful, and larger values overflow a `Duration`.
+pub const MAX_TIMEOUT_S: f64 = 3600.0;
+
 impl ScicatOptions {
     pub fn timeout(&self) -> std::time::Duration {
-        if self.timeout > 0.0 {
-            std::time::Duration::from_secs_f64(self.timeout)
+        if self.timeout > 0.0 && self.timeout.is_finite() {
+            std::time::Duration::from_secs_f64(self.timeout.min(MAX_TIMEOUT_S))
         } else {
             std::time::Duration::from_secs(30)
         }
@@ -431,10 +491,12 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded> {
             kind_of(&doc)
         );
     }
+    register_secrets(&doc);
     let defaults = serde_json::to_value(Config::default()).expect("defaults serialise");
     for o in overrides {
         apply_override(&mut doc, &defaults, o)?;
     }
+    register_secrets(&doc);
     let mut warnings = Vec::new();
     if let Value::Object(map) = &mut doc {
         for s in IGNORED_SECTIONS {
@@ -444,6 +506,12 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded> {
     }
     let mut config: Config = serde_path_to_error::deserialize(doc).map_err(|e| {
         let key = e.path().to_string();
+        if is_secret_key(&key) {
+            return anyhow!(
+                "{}: wrong type for `{key}`: expected a string (value not shown: it is a secret)",
+                path.display()
+            );
+        }
         anyhow!(
             "{}: wrong type for `{}`: {}",
             path.display(),
@@ -455,11 +523,13 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded> {
     if let Ok(token) = std::env::var("SCICAT_TOKEN")
         && !token.is_empty()
     {
+        crate::logging::add_secret(&token);
         config.scicat.token = Secret::new(token);
     }
     if let Ok(password) = std::env::var("SCICAT_PASSWORD")
         && !password.is_empty()
     {
+        crate::logging::add_secret(&password);
         config.scicat.password = Secret::new(password);
     }
     check_values(&config, path)?;
@@ -488,6 +558,13 @@ fn check_values(c: &Config, path: &Path) -> Result<()> {
             "{}: `logging.logging_level` is {:?}: use one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
             path.display(),
             c.logging.logging_level
+        );
+    }
+    let t = c.scicat.timeout;
+    if !t.is_finite() || !(0.0..=MAX_TIMEOUT_S).contains(&t) {
+        bail!(
+            "{}: `scicat.timeout` is {t}: give the seconds per request, from 0 (the default of 30 s) to {MAX_TIMEOUT_S}",
+            path.display()
         );
     }
     if fh.data_file_open_max_tries == 0 {

@@ -41,8 +41,10 @@ pub type Vars = IndexMap<String, Var>;
 /// from the schema; the implementation resolves it against the host).
 pub trait ScFetch {
     fn get_json(&self, url: &str) -> Result<Value, String>;
-    /// Why SciCat cannot be reached at all, once a request found that out.
-    fn unreachable(&self) -> Option<String> {
+    /// Why SciCat itself failed a read (unreachable, 5xx, the token
+    /// refused), once a request found that out: the run stops on it instead
+    /// of blaming the schema for the fields it could not fill.
+    fn failure(&self) -> Option<String> {
         None
     }
 }
@@ -124,6 +126,54 @@ pub fn evaluate_variables(schema: &Schema, vars: &mut Vars, env: &mut Env) -> Ve
         }
     }
     failures
+}
+
+/// Values read from the data file that are sent, but not as they are in the
+/// file: a NaN or infinite float becomes JSON `null`, and bytes that are not
+/// UTF-8 in a string become U+FFFD. Reported so nobody trusts them blindly.
+pub fn read_problems(schema: &Schema, vars: &Vars) -> Vec<Failure> {
+    let mut out = Vec::new();
+    for (name, def) in &schema.variables {
+        if !matches!(def.source, Source::Nxs { .. }) {
+            continue;
+        }
+        let Some(var) = vars.get(name) else { continue };
+        let (mut nulls, mut replaced) = (0usize, 0usize);
+        count_problems(&var.value, &mut nulls, &mut replaced);
+        let mut reasons = Vec::new();
+        if nulls > 0 {
+            reasons.push(format!(
+                "{nulls} NaN or infinite number{} sent as null",
+                if nulls == 1 { "" } else { "s" }
+            ));
+        }
+        if replaced > 0 {
+            reasons.push(format!(
+                "{replaced} string{} with bytes that are not UTF-8, sent with U+FFFD in their place",
+                if replaced == 1 { "" } else { "s" }
+            ));
+        }
+        if !reasons.is_empty() {
+            out.push(Failure {
+                name: name.clone(),
+                definition: def.raw.clone(),
+                reason: reasons.join(", "),
+            });
+        }
+    }
+    out
+}
+
+/// In a value read from HDF5, `null` can only come from a non-finite float.
+fn count_problems(v: &Value, nulls: &mut usize, replaced: &mut usize) {
+    match v {
+        Value::Null => *nulls += 1,
+        Value::String(s) if s.contains('\u{fffd}') => *replaced += 1,
+        Value::Array(items) => items
+            .iter()
+            .for_each(|i| count_problems(i, nulls, replaced)),
+        _ => {}
+    }
 }
 
 /// Turns "unresolved reference <x>" into "uses x, which failed" when `x` is
@@ -741,6 +791,20 @@ pub fn build_fields(schema: &Schema, vars: &Vars, failed: &[Failure]) -> Fields 
 }
 
 /// One warning line listing failures.
+/// The warning for values sent although they are not what the file holds.
+pub fn describe_read_problems(problems: &[Failure]) -> String {
+    let items: Vec<String> = problems
+        .iter()
+        .map(|f| format!("{} ({}): {}", f.name, f.definition, f.reason))
+        .collect();
+    format!(
+        "{} variable{} read with a problem (the value is still sent): {}",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" },
+        items.join("; ")
+    )
+}
+
 pub fn describe_failures(what: &str, failures: &[Failure]) -> String {
     let items: Vec<String> = failures
         .iter()

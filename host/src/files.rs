@@ -153,25 +153,94 @@ pub fn ingestor_dir(fh: &FileHandlingOptions, data_file: &Path) -> Result<PathBu
 }
 
 /// Writes `content` to `path` via a temporary file and a rename, so that a
-/// reader never sees half a file.
-fn write_atomic(path: &Path, content: &str) -> Result<()> {
+/// reader never sees half a file; on failure (a full disk) the temporary
+/// file is removed again.
+pub(crate) fn write_atomic(path: &Path, content: &str) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
         path.file_name().unwrap_or_default().to_string_lossy(),
         std::process::id()
     ));
-    std::fs::write(&tmp, content).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    let written = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, content.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        bail!("cannot write {}: {e}", path.display());
+    }
     Ok(())
 }
 
+/// The hash file of `data_file` in `dir`: `<stem>.<ext>`, unless another
+/// file in the data file's folder has the same stem (`run.hdf` and
+/// `run.nxs`), which would share it: then `<file name>.<ext>`.
+pub fn hash_file_path(dir: &Path, data_file: &Path, ext: &str) -> PathBuf {
+    let name = data_file.file_name().unwrap_or_default();
+    let stem = data_file.file_stem().unwrap_or_default();
+    let folder = match data_file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let clash = std::fs::read_dir(folder).ok().and_then(|entries| {
+        entries.filter_map(|e| e.ok()).find_map(|e| {
+            let other = e.file_name();
+            let p = Path::new(&other);
+            (other != name
+                && p.file_stem() == Some(stem)
+                && e.file_type().is_ok_and(|t| t.is_file()))
+            .then(|| other.to_string_lossy().into_owned())
+        })
+    });
+    match clash {
+        None => dir.join(format!("{}.{ext}", stem.to_string_lossy())),
+        Some(other) => {
+            let path = dir.join(format!("{}.{ext}", name.to_string_lossy()));
+            log::warn!(
+                "{other} next to {} has the same stem: the checksum goes to {} so that neither overwrites the other's",
+                name.to_string_lossy(),
+                path.display()
+            );
+            path
+        }
+    }
+}
+
+/// The entry a hash file would have, for a dry run that writes nothing.
+fn planned_hash_entry(path: &Path, chk: &str, fh: &FileHandlingOptions) -> ListedFile {
+    let abs = absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let now = Utc::now().format("%Y-%m-%dT%H:%M:%S.000Z").to_string();
+    let mut entry = FileEntry {
+        path: abs.to_string_lossy().into_owned(),
+        size: chk.len() as u64,
+        time: now,
+        chk: None,
+        uid: None,
+        gid: None,
+        perm: None,
+    };
+    if fh.compute_file_stats {
+        // The process's own ids are those of /proc/self; the mode is what
+        // the usual umask (022) gives a new file.
+        let ids = std::fs::metadata("/proc/self").ok();
+        entry.uid = ids.as_ref().map(|m| m.uid().to_string());
+        entry.gid = ids.as_ref().map(|m| m.gid().to_string());
+        entry.perm = Some("0o100644".into());
+    }
+    ListedFile { abs, entry }
+}
+
 /// Builds the file list: the data file, its hash file (when saved) and the
-/// done-writing message file (when given).
+/// done-writing message file (when given). With `write` false (a dry run)
+/// the hash file is listed as it would be, but not written.
 pub fn build(
     data_file: &Path,
     done_writing: Option<&Path>,
     fh: &FileHandlingOptions,
+    write: bool,
 ) -> Result<Vec<ListedFile>> {
     let mut list = vec![entry_for(data_file, fh, true)?];
     if fh.save_file_hash {
@@ -181,21 +250,20 @@ pub fn build(
             ),
             Some(chk) => {
                 let dir = ingestor_dir(fh, data_file)?;
-                std::fs::create_dir_all(&dir).with_context(|| {
-                    format!(
-                        "cannot create the ingestor directory {} (ingestion.file_handling.ingestor_files_directory)",
-                        dir.display()
-                    )
-                })?;
-                let stem = data_file
-                    .file_stem()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned();
-                let hash_path = dir.join(format!("{stem}.{}", fh.hash_file_extension));
-                write_atomic(&hash_path, &chk)?;
-                log::info!("saved the checksum to {}", hash_path.display());
-                list.push(entry_for(&hash_path, fh, false)?);
+                let hash_path = hash_file_path(&dir, data_file, &fh.hash_file_extension);
+                if write {
+                    std::fs::create_dir_all(&dir).with_context(|| {
+                        format!(
+                            "cannot create the ingestor directory {} (ingestion.file_handling.ingestor_files_directory)",
+                            dir.display()
+                        )
+                    })?;
+                    write_atomic(&hash_path, &chk)?;
+                    log::info!("saved the checksum to {}", hash_path.display());
+                    list.push(entry_for(&hash_path, fh, false)?);
+                } else {
+                    list.push(planned_hash_entry(&hash_path, &chk, fh));
+                }
             }
         }
     }
@@ -306,7 +374,7 @@ mod tests {
         let msg = f.with_file_name("run_1.done.json");
         std::fs::write(&msg, b"{}").unwrap();
         let fh = FileHandlingOptions::default();
-        let list = build(&f, Some(&msg), &fh).unwrap();
+        let list = build(&f, Some(&msg), &fh, true).unwrap();
         assert_eq!(list.len(), 3);
         let hash_path = d.path().join("prop/ingestor/run_1.b2b");
         assert_eq!(list[1].abs, hash_path);
@@ -349,7 +417,7 @@ mod tests {
             save_file_hash: false,
             ..Default::default()
         };
-        let list = build(&f, None, &fh).unwrap();
+        let list = build(&f, None, &fh, true).unwrap();
         assert_eq!(list.len(), 1);
         let e = &list[0].entry;
         assert!(e.chk.is_none() && e.uid.is_none() && e.perm.is_none());

@@ -1,7 +1,7 @@
 //! One ingestion from start to end: schemas → data file → schema selection →
 //! variables → fields → file list → dataset and origdatablock; then either the
-//! dry-run print or the upload (existence checks, create dataset, create
-//! origdatablock), finishing a half-done earlier run instead of duplicating it.
+//! dry-run print or the upload (`upload`: existence checks, create dataset,
+//! create origdatablock, under the data file's claim).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,13 +16,16 @@ use crate::files;
 use crate::nexus::NexusFile;
 use crate::plugin::PluginHost;
 use crate::schema::{Diagnostic, Schema, SchemaSet, Severity};
-use crate::scicat::{Client, Existence, NoScicat, ScicatError};
+use crate::scicat::{Client, NoScicat};
 
 /// What to ingest.
 #[derive(Debug, Clone)]
 pub struct Request {
-    /// The data file path as given (selectors and `data_file_path` see it so).
+    /// The data file path as given (selectors and `data_file_path` see it
+    /// so; lossy when the path is not UTF-8).
     pub nexus_file: String,
+    /// The data file itself (any bytes the file system allows).
+    pub nexus_path: PathBuf,
     pub done_writing_message_file: Option<String>,
     pub dry_run: bool,
     /// Built-in variables given fixed values (offline golden tests pin
@@ -46,6 +49,7 @@ pub enum Outcome {
 /// The bodies built for one data file.
 pub struct Built {
     pub schema_id: String,
+    pub data_path: PathBuf,
     pub dataset: Map<String, Value>,
     pub files: Vec<files::ListedFile>,
     pub warnings: Vec<String>,
@@ -120,7 +124,7 @@ pub fn build(
     req: &Request,
 ) -> Result<Built> {
     let fh = &config.ingestion.file_handling;
-    let data_path = PathBuf::from(&req.nexus_file);
+    let data_path = req.nexus_path.clone();
     let nexus = Arc::new(
         NexusFile::open_with_retry(&data_path, fh.data_file_open_max_tries, |i| {
             fh.retry_delay(i)
@@ -169,11 +173,8 @@ pub fn build(
         };
         evaluate::evaluate_variables(schema, &mut vars, &mut env)
     };
-    if let Some(reason) = sc.unreachable() {
-        bail!(
-            "cannot reach SciCat at {}: {reason}; nothing was uploaded",
-            config.scicat.host
-        );
+    if let Some(reason) = sc.failure() {
+        bail!("{reason}; nothing was uploaded");
     }
     let mut warnings = Vec::new();
     let mut logged = 0;
@@ -186,6 +187,10 @@ pub fn build(
     };
     if !failures.is_empty() {
         warnings.push(evaluate::describe_failures("variable", &failures));
+    }
+    let problems = evaluate::read_problems(schema, &vars);
+    if !problems.is_empty() {
+        warnings.push(evaluate::describe_read_problems(&problems));
     }
     let fields = evaluate::build_fields(schema, &vars, &failures);
     if !fields.ignored.is_empty() {
@@ -220,7 +225,8 @@ pub fn build(
         }
         _ => None,
     };
-    let listed = files::build(&data_path, done.as_deref(), fh)?;
+    // A dry run changes nothing on disk: the hash file is described, not written.
+    let listed = files::build(&data_path, done.as_deref(), fh, !req.dry_run)?;
     let entries: Vec<files::FileEntry> = listed.iter().map(|f| f.entry.clone()).collect();
     let assembled = dataset::assemble(
         &fields,
@@ -241,6 +247,7 @@ pub fn build(
     finalized?;
     Ok(Built {
         schema_id: schema.id.clone(),
+        data_path,
         dataset: d,
         files: listed,
         warnings,
@@ -359,200 +366,18 @@ pub fn run(config: &Config, req: &Request) -> Result<Outcome> {
         );
     }
     origdatablock(config, &built, Some("check"))?;
-    upload(config, &client, &built)
-}
-
-/// Looks for the dataset in SciCat as the config says: by pid, then by the
-/// scientific-metadata key.
-fn find_existing(
-    config: &Config,
-    client: &Client,
-    built: &Built,
-) -> Result<Option<(String, bool)>> {
-    let ing = &config.ingestion;
-    if ing.check_if_dataset_exists_by_pid
-        && let Some(pid) = built.dataset.get("pid").and_then(|p| p.as_str())
-    {
-        match client.dataset_by_pid(pid)? {
-            Existence::Present(body) => {
-                log::info!("dataset {pid} exists in SciCat");
-                return Ok(Some((pid.to_string(), body.is_some())));
-            }
-            Existence::Absent => log::info!("no dataset with pid {pid} in SciCat"),
-        }
-    }
-    if ing.check_if_dataset_exists_by_metadata {
-        let key = &ing.check_if_dataset_exists_by_metadata_key;
-        let value = built
-            .dataset
-            .get("scientificMetadata")
-            .and_then(|sm| sm.get(key))
-            .and_then(|e| e.get("value"));
-        match value {
-            Some(v) if !v.is_null() => {
-                let found = client.datasets_by_metadata(key, v)?;
-                if let Some(first) = found.first() {
-                    let pid = first
-                        .get("pid")
-                        .and_then(|p| p.as_str())
-                        .ok_or_else(|| anyhow!("SciCat listed a dataset without a pid"))?;
-                    if found.len() > 1 {
-                        log::warn!(
-                            "{} datasets have scientificMetadata.{key} = {v}; using {pid}",
-                            found.len()
-                        );
-                    }
-                    log::info!(
-                        "dataset {pid} with scientificMetadata.{key} = {v} exists in SciCat"
-                    );
-                    return Ok(Some((pid.to_string(), true)));
-                }
-                log::info!("no dataset with scientificMetadata.{key} = {v} in SciCat");
-            }
-            _ => log::info!(
-                "the dataset has no scientificMetadata.{key}: existence by metadata not checked"
-            ),
-        }
-    }
-    Ok(None)
-}
-
-fn created_id(reply: &Value, key: &str) -> Option<String> {
-    reply
-        .get(key)
-        .or_else(|| reply.get("_id"))
-        .or_else(|| reply.get("id"))
-        .and_then(|v| v.as_str())
-        .map(str::to_string)
-}
-
-/// Existence checks, then the two POSTs. A transient failure is retried only
-/// after checking what SciCat already has, so a retry never duplicates.
-fn upload(config: &Config, client: &Client, built: &Built) -> Result<Outcome> {
-    let ing = &config.ingestion;
-    let can_find = (ing.check_if_dataset_exists_by_pid && built.dataset.contains_key("pid"))
-        || ing.check_if_dataset_exists_by_metadata;
-    let mut attempt = 0u32;
-    let (pid, fresh) = loop {
-        if let Some((pid, readable)) = find_existing(config, client, built)? {
-            if !readable {
-                log::warn!(
-                    "dataset {pid} exists but is not readable with this account: its origdatablock cannot be checked; nothing created"
-                );
-                return Ok(Outcome::Exists { pid });
-            }
-            break (pid, false);
-        }
-        let body = Value::Object(built.dataset.clone());
-        match client.create_dataset(&body) {
-            Ok(reply) => {
-                let pid = created_id(&reply, "pid")
-                    .ok_or_else(|| anyhow!("SciCat created the dataset but returned no pid"))?;
-                log::info!("dataset created: {pid}");
-                break (pid, true);
-            }
-            Err(e) if e.status() == Some(409) => {
-                let pid = built
-                    .dataset
-                    .get("pid")
-                    .and_then(|p| p.as_str())
-                    .ok_or_else(|| anyhow!("{e}"))?;
-                log::info!("dataset {pid} exists already (409)");
-                break (pid.to_string(), false);
-            }
-            Err(e) if e.status() == Some(403) => {
-                bail!(
-                    "{e}. The token may not create datasets for owner group {}: check the token's account and the dataset's ownerGroup",
-                    built
-                        .dataset
-                        .get("ownerGroup")
-                        .map(|v| v.to_string())
-                        .unwrap_or_default()
-                );
-            }
-            Err(e) if e.status() == Some(401) => {
-                bail!(
-                    "{e}. The token is missing, wrong or expired: set scicat.token or SCICAT_TOKEN (or scicat.username/password)"
-                );
-            }
-            Err(e) if e.is_transient() && can_find && attempt + 1 < client.backoff.tries => {
-                back_off(client, &e, &mut attempt);
-            }
-            Err(e) if e.is_transient() && !can_find => {
-                return Err(upload_error(
-                    e,
-                    "SciCat may or may not have created the dataset; with no pid and \
-                     check_if_dataset_exists_by_metadata off the ingestor cannot tell, so it \
-                     does not retry: check the catalog before running again",
-                ));
-            }
-            Err(e) if e.is_transient() => {
-                return Err(upload_error(
-                    e,
-                    "gave up; running again is safe: it asks SciCat what exists before creating anything",
-                ));
-            }
-            Err(e) => return Err(upload_error(e, "the dataset was not created")),
-        }
+    let data = &built.files[0];
+    let id = crate::claim::FileId {
+        file_name: built
+            .data_path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned(),
+        size: data.entry.size,
+        chk: data.entry.chk.clone(),
     };
-
-    if !fresh {
-        let blocks = client.datablocks_of(&pid)?;
-        if !blocks.is_empty() {
-            log::info!(
-                "dataset {pid} is complete ({} origdatablock(s)): nothing to do",
-                blocks.len()
-            );
-            return Ok(Outcome::Exists { pid });
-        }
-        log::warn!("dataset {pid} exists without its origdatablock: creating it now");
-    }
-
-    let odb = Value::Object(origdatablock(config, built, Some(&pid))?);
-    let mut attempt = 0u32;
-    let datablock = loop {
-        match client.create_origdatablock(&odb) {
-            Ok(reply) => {
-                break created_id(&reply, "_id").unwrap_or_else(|| "?".into());
-            }
-            Err(e) if e.is_transient() && attempt + 1 < client.backoff.tries => {
-                back_off(client, &e, &mut attempt);
-                if let Ok(blocks) = client.datablocks_of(&pid)
-                    && let Some(b) = blocks.first()
-                {
-                    break created_id(b, "_id").unwrap_or_else(|| "?".into());
-                }
-            }
-            Err(e) => {
-                return Err(upload_error(
-                    e,
-                    &format!(
-                        "dataset {pid} exists without its origdatablock; run again to finish it"
-                    ),
-                ));
-            }
-        }
-    };
-    if fresh {
-        Ok(Outcome::Created { pid, datablock })
-    } else {
-        Ok(Outcome::Resumed { pid, datablock })
-    }
-}
-
-/// Waits before retrying a POST after a transient failure.
-fn back_off(client: &Client, e: &ScicatError, attempt: &mut u32) {
-    let wait = client.backoff.delay(*attempt);
-    log::warn!(
-        "{e}; checking what SciCat has and retrying in {:.1} s",
-        wait.as_secs_f64()
-    );
-    std::thread::sleep(wait);
-    *attempt += 1;
-}
-
-fn upload_error(e: ScicatError, state: &str) -> anyhow::Error {
-    anyhow!("{e} ({state})")
+    crate::upload::upload(config, &client, &built, id)
 }
 
 /// The final line that names the file, the dataset and the datablock.
@@ -575,18 +400,13 @@ pub fn summary(file: &str, outcome: &Outcome) -> String {
 
 /// Resolves a data file path relative to `data_directory` when it is relative
 /// and not found as given.
-pub fn locate_data_file(config: &Config, given: &str) -> String {
-    let p = Path::new(given);
+pub fn locate_data_file(config: &Config, given: PathBuf) -> PathBuf {
     let dir = &config.ingestion.file_handling.data_directory;
-    if p.is_absolute() || p.exists() || dir.is_empty() {
-        return given.to_string();
+    if given.is_absolute() || given.exists() || dir.is_empty() {
+        return given;
     }
-    let joined = Path::new(dir).join(p);
-    if joined.exists() {
-        joined.to_string_lossy().into_owned()
-    } else {
-        given.to_string()
-    }
+    let joined = Path::new(dir).join(&given);
+    if joined.exists() { joined } else { given }
 }
 
 /// Context for errors of the whole run.

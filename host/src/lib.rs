@@ -5,6 +5,7 @@
 //! [`scicat`]; [`ingest`] runs them in order and [`logging`] reports.
 //! [`tools`] holds the subcommands for schema and plugin authors.
 
+pub mod claim;
 pub mod config;
 pub mod dataset;
 pub mod evaluate;
@@ -16,3 +17,4 @@ pub mod plugin;
 pub mod schema;
 pub mod scicat;
 pub mod tools;
+pub mod upload;

@@ -82,15 +82,23 @@ pub fn init_default() {
 }
 
 /// Registers a secret: from now on it is replaced by `***` in every line.
+/// Any length counts: a short password is still a password (the price is
+/// that its letters are starred wherever they occur).
 pub fn add_secret(s: &str) {
-    if s.len() >= 4 {
-        logger().secrets.write().unwrap().push(s.to_string());
+    if s.is_empty() {
+        return;
+    }
+    let mut secrets = logger().secrets.write().unwrap_or_else(|p| p.into_inner());
+    if !secrets.iter().any(|x| x == s) {
+        secrets.push(s.to_string());
+        // Longest first, so a secret inside another is not half-replaced.
+        secrets.sort_by_key(|x| std::cmp::Reverse(x.len()));
     }
 }
 
 /// Replaces every registered secret in `s`.
 pub fn scrub(s: &str) -> String {
-    let secrets = logger().secrets.read().unwrap();
+    let secrets = logger().secrets.read().unwrap_or_else(|p| p.into_inner());
     let mut out = s.to_string();
     for sec in secrets.iter() {
         if out.contains(sec.as_str()) {

@@ -1,5 +1,6 @@
 //! The `scicat-ingestor` command line.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -46,7 +47,7 @@ struct IngestArgs {
     config: Option<PathBuf>,
     /// The data file to ingest (overrides `nexus_file` of the config).
     #[arg(long, value_name = "FILE")]
-    nexus_file: Option<String>,
+    nexus_file: Option<PathBuf>,
     /// The file writer's done-writing message file: listed in the datablock.
     #[arg(long, value_name = "FILE")]
     done_writing_message_file: Option<String>,
@@ -142,16 +143,22 @@ struct TestArgs {
 
 /// Turns Python-style overrides (`--ingestion.dry-run`, `--scicat.host X`,
 /// `--scicat.timeout=5`) into `--set section.key=value`.
-fn translate_args(args: Vec<String>) -> Vec<String> {
+fn translate_args(args: Vec<OsString>) -> Vec<OsString> {
     let defaults = serde_json::to_value(Config::default()).unwrap_or(Value::Null);
-    let mut out = Vec::with_capacity(args.len());
+    let mut out: Vec<OsString> = Vec::with_capacity(args.len());
     let mut it = args.into_iter().peekable();
     if let Some(first) = it.next() {
         out.push(first);
     }
-    while let Some(a) = it.next() {
+    while let Some(arg) = it.next() {
+        // Arguments that are not UTF-8 (a data file's name may be any bytes)
+        // are passed on untouched.
+        let Some(a) = arg.to_str().map(str::to_string) else {
+            out.push(arg);
+            continue;
+        };
         let Some(body) = a.strip_prefix("--") else {
-            out.push(a);
+            out.push(arg);
             continue;
         };
         let (key, inline) = match body.split_once('=') {
@@ -159,7 +166,7 @@ fn translate_args(args: Vec<String>) -> Vec<String> {
             None => (body.to_string(), None),
         };
         if !key.contains('.') || key == "set" {
-            out.push(a);
+            out.push(arg);
             continue;
         }
         let key = key.replace('-', "_");
@@ -170,13 +177,17 @@ fn translate_args(args: Vec<String>) -> Vec<String> {
         let value = match inline {
             Some(v) => v,
             None if is_bool => "true".to_string(),
-            None => match it.peek() {
-                Some(next) if !next.starts_with("--") => it.next().unwrap(),
+            None => match it.peek().and_then(|n| n.to_str()) {
+                Some(next) if !next.starts_with("--") => {
+                    let v = next.to_string();
+                    it.next();
+                    v
+                }
                 _ => String::new(),
             },
         };
         out.push("--set".into());
-        out.push(format!("{key}={value}"));
+        out.push(format!("{key}={value}").into());
     }
     out
 }
@@ -195,8 +206,9 @@ fn run_ingest(args: IngestArgs) -> Result<ExitCode> {
     for p in logging::configure(&cfg.logging) {
         log::warn!("{p}");
     }
-    if let Some(f) = args.nexus_file {
-        cfg.nexus_file = f;
+    let given_path = args.nexus_file;
+    if let Some(f) = &given_path {
+        cfg.nexus_file = f.to_string_lossy().into_owned();
     }
     if let Some(f) = args.done_writing_message_file {
         cfg.done_writing_message_file = f;
@@ -205,9 +217,12 @@ fn run_ingest(args: IngestArgs) -> Result<ExitCode> {
         bail!("no data file: give --nexus-file FILE (or nexus_file in the config)");
     }
     let dry_run = args.dry_run || cfg.ingestion.dry_run;
-    let nexus_file = ingest::locate_data_file(&cfg, &cfg.nexus_file);
+    let nexus_path =
+        ingest::locate_data_file(&cfg, given_path.unwrap_or_else(|| cfg.nexus_file.clone().into()));
+    let nexus_file = nexus_path.to_string_lossy().into_owned();
     let req = Request {
         nexus_file: nexus_file.clone(),
+        nexus_path,
         done_writing_message_file: (!cfg.done_writing_message_file.is_empty())
             .then(|| cfg.done_writing_message_file.clone()),
         dry_run,
@@ -356,9 +371,30 @@ fn run_tests(a: TestArgs) -> Result<ExitCode> {
     })
 }
 
+/// A panic's message goes through the secret scrubber like every other line.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        logging::emit(
+            log::Level::Error,
+            &format!("internal error (a bug, please report it): {msg}{place}"),
+        );
+    }));
+}
+
 fn main() -> ExitCode {
     logging::init_default();
-    let args = translate_args(std::env::args().collect());
+    install_panic_hook();
+    let args = translate_args(std::env::args_os().collect());
     let cli = Cli::parse_from(args);
     let result = match cli.command {
         None => run_ingest(cli.ingest),
@@ -387,8 +423,8 @@ fn main() -> ExitCode {
 mod tests {
     use super::*;
 
-    fn s(v: &[&str]) -> Vec<String> {
-        v.iter().map(|x| x.to_string()).collect()
+    fn s(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! SciCat REST client: resolves endpoint names under the configured host,
-//! authenticates (token or username/password login), retries connection
-//! errors and 5xx on reads, and turns the backend's 4xx bodies into messages a
-//! user can act on. The token is only ever sent to the configured host and
-//! never appears in a log line or an error.
+//! authenticates (token or username/password login), retries reads, and turns
+//! the backend's answers into messages a user can act on. The token and the
+//! configured headers are only ever sent to the configured host; redirects are
+//! never followed, so nothing can be bounced to another one.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use reqwest::Url;
@@ -13,41 +14,93 @@ use serde_json::{Value, json};
 use crate::config::{ApiEndpoints, ScicatOptions, Secret};
 use crate::evaluate::ScFetch;
 
-/// A failed SciCat request.
-#[derive(Debug, thiserror::Error)]
+/// A failed SciCat request. The variants keep apart what matters for
+/// exactly-once: a request that never left (safe to send again) and one that
+/// was sent but got no usable answer (the server may have acted on it).
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ScicatError {
-    /// No answer: refused, reset, timed out, DNS.
+    /// The connection was never made (refused, DNS, connect timeout): the
+    /// server did not see the request.
     #[error("{what}: cannot reach SciCat at {url}: {reason}")]
-    Connection {
+    NotSent {
+        what: String,
+        url: String,
+        reason: String,
+    },
+    /// Sent, but no usable answer (timed out, connection cut, a reply body
+    /// that cannot be read): the server may or may not have acted on it.
+    #[error("{what}: no usable answer from {url}: {reason}")]
+    NoAnswer {
+        what: String,
+        url: String,
+        reason: String,
+    },
+    /// An earlier request of this run found SciCat unreachable: later ones
+    /// fail at once instead of waiting through their own retries.
+    #[error("{what}: SciCat at {url} is unreachable ({reason}, found earlier in this run)")]
+    Down {
         what: String,
         url: String,
         reason: String,
     },
     /// An HTTP error status, with the backend's message.
-    #[error("{what}: SciCat answered {status}{}", if .message.is_empty() { String::new() } else { format!(": {}", .message) })]
+    #[error("{what}: SciCat answered {status} to {method} {url}{}", if .message.is_empty() { String::new() } else { format!(": {}", .message) })]
     Status {
         what: String,
+        method: String,
+        url: String,
         status: u16,
         message: String,
     },
+    /// A 3xx: redirects are not followed (they could carry the token, the
+    /// headers or a body to another host).
+    #[error("{what}: SciCat answered {status} (a redirect to {location}) to {url}; redirects are not followed: set scicat.host to the final API base")]
+    Redirect {
+        what: String,
+        url: String,
+        status: u16,
+        location: String,
+    },
+    /// An answer that makes no sense for the request.
     #[error("{what}: {reason}")]
     Reply { what: String, reason: String },
 }
 
 impl ScicatError {
-    /// Worth trying again: no connection, or a server-side error.
+    /// Worth trying again for a request that is safe to repeat (a read).
     pub fn is_transient(&self) -> bool {
         match self {
-            ScicatError::Connection { .. } => true,
+            ScicatError::NotSent { .. } | ScicatError::NoAnswer { .. } => true,
             ScicatError::Status { status, .. } => *status >= 500,
-            ScicatError::Reply { .. } => false,
+            _ => false,
         }
     }
+
+    /// The server may have acted on the request although the client cannot
+    /// tell: a POST that failed this way must not be sent again blindly.
+    pub fn is_ambiguous(&self) -> bool {
+        match self {
+            ScicatError::NoAnswer { .. } => true,
+            // A 5xx can come after the backend wrote (a proxy timing out, a
+            // crash while answering).
+            ScicatError::Status { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+
     pub fn status(&self) -> Option<u16> {
         match self {
             ScicatError::Status { status, .. } => Some(*status),
             _ => None,
         }
+    }
+
+    /// SciCat cannot be reached at all (now or earlier in this run).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            ScicatError::NotSent { .. } | ScicatError::Down { .. }
+        )
     }
 }
 
@@ -76,12 +129,29 @@ impl Backoff {
     }
 }
 
+/// A timed-out read is tried this many times in all: a hung server costs at
+/// most this many `scicat.timeout`s before it is declared down.
+const TIMEOUT_TRIES: u32 = 2;
+
 /// Answer to a dataset existence check by pid.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Existence {
     Absent,
-    /// Exists; the dataset body when readable.
-    Present(Option<Value>),
+    /// Exists, with its body.
+    Present(Value),
+}
+
+/// What this run learnt about the host, shared by all its requests.
+#[derive(Debug, Default)]
+struct Health {
+    /// Unreachable (refused, hung): every later request fails at once.
+    down: Option<String>,
+    /// Answered 5xx through all retries: later reads are sent once only.
+    failing: bool,
+    /// The first read that failed for a reason other than "not there"
+    /// (unreachable, 5xx, 401/403, redirect): evaluation stops on it rather
+    /// than blaming the schema for the fields it could not fill.
+    read_failure: Option<String>,
 }
 
 /// Talks to one SciCat backend.
@@ -92,9 +162,7 @@ pub struct Client {
     headers: Vec<(String, String)>,
     endpoints: ApiEndpoints,
     pub backoff: Backoff,
-    /// Set when the host could not be reached even after retries: later
-    /// requests to it fail at once instead of retrying again.
-    down: std::cell::RefCell<Option<String>>,
+    health: Mutex<Health>,
 }
 
 fn install_crypto() {
@@ -105,10 +173,14 @@ fn install_crypto() {
 }
 
 /// The message list of a backend error body (`message` as a list, a string,
-/// or a JSON-encoded list inside a string).
+/// or a JSON-encoded list inside a string). A proxy's HTML error page is
+/// summarised by its title, never dumped.
 pub fn backend_message(body: &str) -> String {
     let Ok(v) = serde_json::from_str::<Value>(body) else {
-        return body.trim().chars().take(500).collect();
+        if let Some(summary) = html_summary(body) {
+            return summary;
+        }
+        return cap(&one_line(body.trim()), 300);
     };
     let msg = v
         .get("message")
@@ -120,15 +192,73 @@ pub fn backend_message(body: &str) -> String {
             .collect::<Vec<_>>()
             .join("; ")
     };
-    match msg {
+    let text = match msg {
         Some(Value::Array(items)) => list(items),
         Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
             Ok(Value::Array(items)) => list(&items),
             _ => s.clone(),
         },
         Some(other) => other.to_string(),
-        None => v.to_string().chars().take(500).collect(),
+        None => v.to_string(),
+    };
+    cap(&one_line(&text), 2000)
+}
+
+/// `an HTML page: <title>` for something that looks like HTML.
+fn html_summary(body: &str) -> Option<String> {
+    let lower = body.to_ascii_lowercase();
+    let head = lower.trim_start();
+    if !(head.starts_with("<!doctype html") || head.starts_with("<html") || lower.contains("<body"))
+    {
+        return None;
     }
+    let title = lower.find("<title>").and_then(|start| {
+        let from = start + "<title>".len();
+        let end = lower[from..].find("</title>")? + from;
+        Some(body[from..end].trim().to_string())
+    });
+    let title = title
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| strip_tags(body));
+    Some(format!(
+        "an HTML page, not the API's JSON: \"{}\"",
+        cap(&one_line(&title), 120)
+    ))
+}
+
+fn strip_tags(s: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in s.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Collapses white space and drops control characters, so a reply cannot
+/// forge log lines.
+fn one_line(s: &str) -> String {
+    s.split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn cap(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max).collect();
+    out.push_str(" …");
+    out
 }
 
 impl Client {
@@ -139,8 +269,18 @@ impl Client {
                 "scicat.host is not set: give the API base, e.g. https://scicat.example.org/api/v3"
             );
         }
-        let mut base = Url::parse(opts.host.trim())
-            .map_err(|e| anyhow::anyhow!("scicat.host {:?} is not a valid URL: {e}", opts.host))?;
+        let mut base = Url::parse(opts.host.trim()).map_err(|e| {
+            anyhow::anyhow!(
+                "scicat.host {:?} is not a valid URL: {e}",
+                redact_url(opts.host.trim())
+            )
+        })?;
+        if let Some(pw) = base.password() {
+            crate::logging::add_secret(pw);
+            if let Ok(decoded) = percent_encoding::percent_decode_str(pw).decode_utf8() {
+                crate::logging::add_secret(&decoded);
+            }
+        }
         if !base.path().ends_with('/') {
             let p = format!("{}/", base.path());
             base.set_path(&p);
@@ -148,7 +288,7 @@ impl Client {
         if base.path().contains("/api/v4") {
             log::warn!(
                 "scicat.host {} is a v4 API base: this ingestor sends v3 bodies (what deployed facilities run), which v4 rejects; use the /api/v3 base",
-                base
+                redact_url(base.as_str())
             );
         }
         if !opts.verify {
@@ -160,6 +300,7 @@ impl Client {
         let http = Http::builder()
             .timeout(opts.timeout())
             .connect_timeout(opts.timeout().min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
             .tls_danger_accept_invalid_certs(!opts.verify)
             .user_agent(concat!("scicat-ingestor/", env!("CARGO_PKG_VERSION")))
             .build()?;
@@ -174,12 +315,21 @@ impl Client {
                 .collect(),
             endpoints: opts.api_endpoints.clone(),
             backoff: Backoff::default(),
-            down: std::cell::RefCell::new(None),
+            health: Mutex::new(Health::default()),
         })
     }
 
     pub fn has_token(&self) -> bool {
         !self.token.is_empty()
+    }
+
+    /// The configured API base, without credentials (for messages).
+    pub fn base_for_display(&self) -> String {
+        redact_url(self.base.as_str())
+    }
+
+    fn health(&self) -> std::sync::MutexGuard<'_, Health> {
+        self.health.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The URL of an endpoint (by name) plus a path below it.
@@ -225,10 +375,9 @@ impl Client {
             && url.port_or_known_default() == self.base.port_or_known_default()
     }
 
-    fn request(&self, method: reqwest::Method, url: &str) -> Result<RequestBuilder, String> {
-        let parsed = Url::parse(url).map_err(|e| format!("invalid URL {url:?}: {e}"))?;
-        let mut rb = self.http.request(method, parsed.clone());
-        if self.same_host(&parsed) {
+    fn request(&self, method: reqwest::Method, url: &Url) -> RequestBuilder {
+        let mut rb = self.http.request(method, url.clone());
+        if self.same_host(url) {
             for (k, v) in &self.headers {
                 rb = rb.header(k, v);
             }
@@ -236,10 +385,22 @@ impl Client {
                 rb = rb.bearer_auth(self.token.expose());
             }
         }
-        Ok(rb)
+        rb
     }
 
-    /// Sends once; an HTTP error status becomes `ScicatError::Status`.
+    /// Removes the token from text that came back from the server (a
+    /// backend may echo the Authorization header in an error).
+    fn unecho(&self, s: String) -> String {
+        let t = self.token.expose();
+        if t.is_empty() {
+            s
+        } else {
+            s.replace(t, "***")
+        }
+    }
+
+    /// Sends once. An HTTP error status, a redirect and a failure to connect
+    /// or to get an answer each become their own `ScicatError`.
     fn send_once(
         &self,
         what: &str,
@@ -247,100 +408,161 @@ impl Client {
         url: &str,
         body: Option<&Value>,
     ) -> ScResult<Response> {
-        if let Some(reason) = self.down.borrow().as_ref()
-            && Url::parse(url).is_ok_and(|u| self.same_host(&u))
+        let shown = redact_url(url);
+        let parsed = Url::parse(url).map_err(|e| ScicatError::Reply {
+            what: what.into(),
+            reason: format!("invalid URL {shown:?}: {e}"),
+        })?;
+        if self.same_host(&parsed)
+            && let Some(reason) = self.health().down.clone()
         {
-            return Err(ScicatError::Connection {
+            return Err(ScicatError::Down {
                 what: what.into(),
-                url: redact_url(url),
-                reason: format!("{reason} (an earlier request failed the same way)"),
+                url: shown,
+                reason,
             });
         }
-        let mut rb = self
-            .request(method.clone(), url)
-            .map_err(|reason| ScicatError::Reply {
-                what: what.into(),
-                reason,
-            })?;
+        let mut rb = self.request(method.clone(), &parsed);
         if let Some(b) = body {
             rb = rb.json(b);
         }
-        log::debug!("{method} {}", redact_url(url));
-        let resp = rb.send().map_err(|e| ScicatError::Connection {
-            what: what.into(),
-            url: redact_url(url),
-            reason: describe_reqwest(&e),
+        log::debug!("{method} {shown}");
+        let resp = rb.send().map_err(|e| {
+            let reason = describe_reqwest(&e);
+            if e.is_connect() {
+                ScicatError::NotSent {
+                    what: what.into(),
+                    url: shown.clone(),
+                    reason,
+                }
+            } else {
+                ScicatError::NoAnswer {
+                    what: what.into(),
+                    url: shown.clone(),
+                    reason,
+                }
+            }
         })?;
         let status = resp.status();
-        log::debug!("{method} {} -> {}", redact_url(url), status.as_u16());
+        log::debug!("{method} {shown} -> {}", status.as_u16());
         if status.is_success() {
             return Ok(resp);
+        }
+        if status.is_redirection() {
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .map(redact_url)
+                .unwrap_or_else(|| "(no Location)".into());
+            return Err(ScicatError::Redirect {
+                what: what.into(),
+                url: shown,
+                status: status.as_u16(),
+                location: cap(&one_line(&location), 300),
+            });
         }
         let text = resp.text().unwrap_or_default();
         Err(ScicatError::Status {
             what: what.into(),
+            method: method.to_string(),
+            url: shown,
             status: status.as_u16(),
-            message: backend_message(&text),
+            message: self.unecho(backend_message(&text)),
         })
     }
 
-    /// Sends, retrying connection errors and 5xx with exponential backoff
-    /// (for reads, which are safe to repeat).
-    fn send_retrying(
-        &self,
-        what: &str,
-        method: reqwest::Method,
-        url: &str,
-        body: Option<&Value>,
-    ) -> ScResult<Response> {
+    /// Sends a read, retrying what may pass: a refused connection and 5xx
+    /// with exponential backoff, a timeout once. A host found unreachable is
+    /// marked down, so the rest of the run fails at once instead of waiting
+    /// through the same retries again.
+    fn send_retrying(&self, what: &str, url: &str) -> ScResult<Response> {
+        let tries = if self.health().failing {
+            1
+        } else {
+            self.backoff.tries.max(1)
+        };
         let mut retry = 0;
         loop {
-            match self.send_once(what, method.clone(), url, body) {
-                Err(e) if e.is_transient() && retry + 1 < self.backoff.tries => {
-                    let wait = self.backoff.delay(retry);
-                    log::warn!("{e}; retrying in {:.1} s", wait.as_secs_f64());
-                    std::thread::sleep(wait);
-                    retry += 1;
-                }
-                Err(ScicatError::Connection { what, url, reason }) => {
-                    if Url::parse(&url).is_ok_and(|u| self.same_host(&u))
-                        && self.down.borrow().is_none()
-                    {
-                        *self.down.borrow_mut() = Some(reason.clone());
-                    }
-                    return Err(ScicatError::Connection { what, url, reason });
-                }
-                other => return other,
+            let result = self.send_once(what, reqwest::Method::GET, url, None);
+            let err = match result {
+                Ok(r) => return Ok(r),
+                Err(e) => e,
+            };
+            let limit = match err {
+                ScicatError::NoAnswer { .. } => TIMEOUT_TRIES.min(tries),
+                _ => tries,
+            };
+            if err.is_transient() && retry + 1 < limit {
+                let wait = self.backoff.delay(retry);
+                log::warn!("{err}; retrying in {:.1} s", wait.as_secs_f64());
+                std::thread::sleep(wait);
+                retry += 1;
+                continue;
             }
+            let on_host = Url::parse(url).is_ok_and(|u| self.same_host(&u));
+            match &err {
+                ScicatError::NotSent { reason, .. } | ScicatError::NoAnswer { reason, .. }
+                    if on_host =>
+                {
+                    self.health().down.get_or_insert_with(|| reason.clone());
+                }
+                ScicatError::Status { status, .. } if *status >= 500 && on_host => {
+                    self.health().failing = true;
+                }
+                _ => {}
+            }
+            return Err(err);
         }
     }
 
-    fn json_of(what: &str, resp: Response) -> ScResult<Value> {
-        let text = resp.text().map_err(|e| ScicatError::Connection {
+    /// The JSON of a successful reply. A body that cannot be read or parsed
+    /// is "no usable answer" for a POST (the server acted, the client cannot
+    /// know the result) and a plain bad reply for a read.
+    fn json_of(&self, what: &str, url: &str, resp: Response, posted: bool) -> ScResult<Value> {
+        let status = resp.status().as_u16();
+        let text = resp.text().map_err(|e| ScicatError::NoAnswer {
             what: what.into(),
-            url: String::new(),
-            reason: describe_reqwest(&e),
+            url: redact_url(url),
+            reason: format!(
+                "the {status} reply was cut off ({})",
+                describe_reqwest(&e)
+            ),
         })?;
         if text.trim().is_empty() {
             return Ok(Value::Null);
         }
-        serde_json::from_str(&text).map_err(|e| ScicatError::Reply {
-            what: what.into(),
-            reason: format!("the reply is not JSON ({e})"),
+        serde_json::from_str(&text).map_err(|e| {
+            let reason = format!(
+                "the {status} reply is not JSON ({e}): {}",
+                self.unecho(backend_message(&text))
+            );
+            if posted {
+                ScicatError::NoAnswer {
+                    what: what.into(),
+                    url: redact_url(url),
+                    reason,
+                }
+            } else {
+                ScicatError::Reply {
+                    what: what.into(),
+                    reason,
+                }
+            }
         })
     }
 
     /// GET a JSON document (retried).
     pub fn get(&self, what: &str, url: &str) -> ScResult<Value> {
-        let resp = self.send_retrying(what, reqwest::Method::GET, url, None)?;
-        Self::json_of(what, resp)
+        let resp = self.send_retrying(what, url)?;
+        self.json_of(what, url, resp, false)
     }
 
     /// POST a JSON body once (creating is not blindly repeated: the caller
     /// checks what exists before trying again).
     pub fn post(&self, what: &str, url: &str, body: &Value) -> ScResult<Value> {
         let resp = self.send_once(what, reqwest::Method::POST, url, Some(body))?;
-        Self::json_of(what, resp)
+        self.json_of(what, url, resp, true)
     }
 
     /// Exchanges username and password for a token at `auth/login`.
@@ -357,55 +579,59 @@ impl Client {
             .ok_or_else(|| {
                 anyhow::anyhow!("log in: the reply from auth/login holds no access_token")
             })?;
+        crate::logging::add_secret(token);
         self.token = Secret::new(token);
         log::info!("logged in to SciCat as {username}");
         Ok(())
     }
 
-    /// GET `datasets/{pid}`: 200 present, 404 absent, 403 present but not
-    /// readable by this account.
+    /// GET `datasets/{pid}`: 200 present, 404 absent; anything else means
+    /// the ingestor cannot tell, which is an error (never "exists").
     pub fn dataset_by_pid(&self, pid: &str) -> ScResult<Existence> {
         let url = self.endpoint("datasets", &quote(pid));
-        match self.get("check dataset by pid", &url) {
+        match self.get("check whether the dataset exists (by pid)", &url) {
             Ok(Value::Null) => Ok(Existence::Absent),
             Ok(v) if v.as_object().is_some_and(|o| o.is_empty()) => Ok(Existence::Absent),
-            Ok(v) => Ok(Existence::Present(Some(v))),
+            Ok(v) => Ok(Existence::Present(v)),
             Err(e) if e.status() == Some(404) => Ok(Existence::Absent),
-            Err(e) if e.status() == Some(403) => {
-                log::warn!(
-                    "dataset {pid} exists but this account may not read it (403); treating it as existing"
-                );
-                Ok(Existence::Present(None))
-            }
             Err(e) => Err(e),
         }
     }
 
-    /// GET `datasets?filter={"where":{"scientificMetadata.<key>.value": value}}`.
-    pub fn datasets_by_metadata(&self, key: &str, value: &Value) -> ScResult<Vec<Value>> {
-        let filter = json!({"where": {format!("scientificMetadata.{key}.value"): value}});
+    /// GET `datasets?filter={"where": where}`: the datasets matching.
+    pub fn datasets_where(&self, what: &str, filter_where: Value) -> ScResult<Vec<Value>> {
+        let filter = json!({ "where": filter_where });
         let url = self.endpoint(
             "datasets",
             &format!("?filter={}", quote(&filter.to_string())),
         );
-        match self.get("check dataset by metadata", &url)? {
+        match self.get(what, &url)? {
             Value::Array(items) => Ok(items),
             Value::Null => Ok(Vec::new()),
             other => Err(ScicatError::Reply {
-                what: "check dataset by metadata".into(),
+                what: what.into(),
                 reason: format!("expected a list, got {}", crate::config::kind_of(&other)),
             }),
         }
     }
 
+    /// GET `datasets?filter={"where":{"scientificMetadata.<key>.value": value}}`.
+    pub fn datasets_by_metadata(&self, key: &str, value: &Value) -> ScResult<Vec<Value>> {
+        self.datasets_where(
+            "check whether the dataset exists (by metadata)",
+            json!({ format!("scientificMetadata.{key}.value"): value }),
+        )
+    }
+
     /// GET `datasets/{pid}/origdatablocks`.
     pub fn datablocks_of(&self, pid: &str) -> ScResult<Vec<Value>> {
+        let what = "list the dataset's origdatablocks";
         let url = self.endpoint("datasets", &format!("{}/origdatablocks", quote(pid)));
-        match self.get("list the dataset's origdatablocks", &url)? {
+        match self.get(what, &url)? {
             Value::Array(items) => Ok(items),
             Value::Null => Ok(Vec::new()),
             other => Err(ScicatError::Reply {
-                what: "list the dataset's origdatablocks".into(),
+                what: what.into(),
                 reason: format!("expected a list, got {}", crate::config::kind_of(&other)),
             }),
         }
@@ -436,27 +662,46 @@ impl Client {
 }
 
 impl ScFetch for Client {
-    fn unreachable(&self) -> Option<String> {
-        self.down.borrow().clone()
+    fn failure(&self) -> Option<String> {
+        self.health().read_failure.clone()
     }
 
     fn get_json(&self, url: &str) -> Result<Value, String> {
         let full = self.resolve(url);
-        self.get(&format!("GET {}", redact_url(&full)), &full)
-            .map_err(|e| match e {
-                ScicatError::Status {
-                    status, message, ..
-                } => format!(
-                    "GET {} answered {status}{}",
-                    redact_url(&full),
-                    if message.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {message}")
+        let shown = redact_url(&full);
+        match self.get(&format!("GET {shown}"), &full) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                let line = match &e {
+                    ScicatError::Status {
+                        status, message, ..
+                    } => format!(
+                        "GET {shown} answered {status}{}",
+                        if message.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {message}")
+                        }
+                    ),
+                    other => other.to_string(),
+                };
+                // "Not there" is the schema's business; anything else means
+                // SciCat itself failed, and the run must say so.
+                let on_host = Url::parse(&full).is_ok_and(|u| self.same_host(&u));
+                if on_host && !matches!(e.status(), Some(404) | Some(400)) {
+                    let mut h = self.health();
+                    if h.read_failure.is_none() {
+                        h.read_failure = Some(match e {
+                            ScicatError::Status { status: 401 | 403, .. } => format!(
+                                "{line} (SciCat refused the token: it is missing, wrong or expired, or the account may not read this; check scicat.token / SCICAT_TOKEN)"
+                            ),
+                            _ => line.clone(),
+                        });
                     }
-                ),
-                other => other.to_string(),
-            })
+                }
+                Err(line)
+            }
+        }
     }
 }
 
@@ -499,7 +744,17 @@ pub fn redact_url(url: &str) -> String {
             }
             u.to_string()
         }
-        Err(_) => url.to_string(),
+        // Too broken to parse: drop anything that looks like userinfo.
+        Err(_) => match url.split_once("://") {
+            Some((scheme, rest)) => {
+                let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+                match rest[..end].rsplit_once('@') {
+                    Some((_, host)) => format!("{scheme}://***@{host}{}", &rest[end..]),
+                    None => url.to_string(),
+                }
+            }
+            None => url.to_string(),
+        },
     }
 }
 
@@ -583,6 +838,13 @@ mod tests {
         );
         assert_eq!(backend_message(r#"{"message": "Forbidden"}"#), "Forbidden");
         assert_eq!(backend_message("plain text"), "plain text");
+        let html = "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n<body><h1>502</h1>nginx</body></html>";
+        assert_eq!(
+            backend_message(html),
+            "an HTML page, not the API's JSON: \"502 Bad Gateway\""
+        );
+        // Control characters cannot start a forged log line.
+        assert_eq!(backend_message("a\nINFO dataset uploaded"), "a INFO dataset uploaded");
     }
 
     #[test]

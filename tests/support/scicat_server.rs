@@ -5,8 +5,12 @@
 //! validating bodies as strictly as the real backend (unknown properties,
 //! missing required fields and wrong types give 400 with a `message` list),
 //! answers `datasets/isValid` and `auth/login`, records every request, and can
-//! be told to fail: answer N times with a status, delay, or drop the
-//! connection after processing a request.
+//! be told to fail: answer N times with a status (as JSON, as a proxy's HTML
+//! page, or echoing the Authorization header), delay before or after acting,
+//! drop the connection or truncate a 2xx body after acting, redirect
+//! elsewhere, or hold requests at a barrier so that concurrent runs
+//! interleave at the worst moment. Like the real backend, it answers 403
+//! "Forbidden resource" to a missing or wrong token.
 
 use std::collections::HashMap;
 use std::net::TcpListener as StdListener;
@@ -53,6 +57,44 @@ enum Fault {
     Drop { times: usize },
     /// Wait before answering every matching request.
     Delay(Duration),
+    /// Process the next `times` matching requests, then wait before
+    /// answering (past the client's timeout: committed, but unanswered).
+    DelayAfter { delay: Duration, times: usize },
+    /// Process the next `times` matching requests, then send a 2xx whose
+    /// body is cut off half way.
+    Truncate { times: usize },
+    /// Answer the next `times` with `status` and an nginx-style HTML page.
+    Html { status: u16, times: usize },
+    /// Answer the next `times` with `status` and a body echoing the
+    /// request's Authorization header.
+    EchoAuth { status: u16, times: usize },
+    /// Answer the next `times` with a redirect to `location` (the same path
+    /// under another base).
+    Redirect {
+        status: u16,
+        location: String,
+        times: usize,
+    },
+    /// Hold each matching request until `n` have arrived (or `timeout`).
+    Barrier {
+        n: usize,
+        arrived: usize,
+        timeout: Duration,
+    },
+}
+
+/// What to do with one request, decided from the faults.
+#[derive(Default)]
+struct Plan {
+    delay: Option<Duration>,
+    delay_after: Option<Duration>,
+    status: Option<u16>,
+    html: Option<u16>,
+    echo: Option<u16>,
+    redirect: Option<(u16, String)>,
+    drop: bool,
+    truncate: bool,
+    barrier: Option<(String, usize, Duration)>,
 }
 
 #[derive(Default)]
@@ -221,6 +263,64 @@ impl ScicatServer {
         self.state().faults.push((route.into(), Fault::Delay(d)));
     }
 
+    /// The next `times` matching requests are processed, then answered only
+    /// after `delay` (a commit the client times out on).
+    pub fn delay_after(&self, route: &str, delay: Duration, times: usize) {
+        self.state()
+            .faults
+            .push((route.into(), Fault::DelayAfter { delay, times }));
+    }
+
+    /// The next `times` matching requests are processed, then answered with
+    /// their 2xx status and a body cut off half way.
+    pub fn truncate(&self, route: &str, times: usize) {
+        self.state()
+            .faults
+            .push((route.into(), Fault::Truncate { times }));
+    }
+
+    /// The next `times` matching requests get `status` with an HTML page,
+    /// as a reverse proxy sends when the backend is down.
+    pub fn html(&self, route: &str, status: u16, times: usize) {
+        self.state()
+            .faults
+            .push((route.into(), Fault::Html { status, times }));
+    }
+
+    /// The next `times` matching requests get `status` with a body that
+    /// echoes their Authorization header.
+    pub fn echo_auth(&self, route: &str, status: u16, times: usize) {
+        self.state()
+            .faults
+            .push((route.into(), Fault::EchoAuth { status, times }));
+    }
+
+    /// The next `times` matching requests are redirected (`status`, e.g.
+    /// 302 or 307) to the same path under `base`.
+    pub fn redirect(&self, route: &str, status: u16, base: &str, times: usize) {
+        self.state().faults.push((
+            route.into(),
+            Fault::Redirect {
+                status,
+                location: base.trim_end_matches('/').to_string(),
+                times,
+            },
+        ));
+    }
+
+    /// Holds matching requests until `n` of them have arrived (at most
+    /// `timeout` each), so that concurrent clients act at the same moment.
+    pub fn barrier(&self, route: &str, n: usize, timeout: Duration) {
+        self.state().faults.push((
+            route.into(),
+            Fault::Barrier {
+                n,
+                arrived: 0,
+                timeout,
+            },
+        ));
+    }
+
     pub fn clear_faults(&self) {
         self.state().faults.clear();
     }
@@ -305,7 +405,7 @@ async fn handle(
     };
 
     // Faults that apply to this request.
-    let (delay, status_fault, drop) = {
+    let plan = {
         let mut s = state.lock().unwrap();
         s.requests.push(Recorded {
             method: method.clone(),
@@ -315,46 +415,58 @@ async fn handle(
             headers: headers.clone(),
             body: body.clone(),
         });
-        let mut delay = None;
-        let mut status_fault = None;
-        let mut drop = false;
-        for (route, f) in s.faults.iter_mut() {
-            if !route_matches(route, &method, &path) {
-                continue;
-            }
-            match f {
-                Fault::Delay(d) => delay = Some(*d),
-                Fault::Status { status, times } if *times > 0 && status_fault.is_none() => {
-                    *times -= 1;
-                    status_fault = Some(*status);
-                }
-                _ => {}
-            }
-        }
-        // A request answered by an injected status never reached the
-        // server's logic, so it does not use up a drop.
-        if status_fault.is_none() {
-            for (route, f) in s.faults.iter_mut() {
-                if let Fault::Drop { times } = f
-                    && *times > 0
-                    && route_matches(route, &method, &path)
-                {
-                    *times -= 1;
-                    drop = true;
-                    break;
-                }
-            }
-        }
-        (delay, status_fault, drop)
+        plan_faults(&mut s.faults, &method, &path)
     };
-    if let Some(d) = delay {
+    if let Some((route, n, timeout)) = &plan.barrier {
+        let deadline = tokio::time::Instant::now() + *timeout;
+        loop {
+            let arrived = state.lock().unwrap().faults.iter().find_map(|(r, f)| match f {
+                Fault::Barrier { arrived, .. } if r == route => Some(*arrived),
+                _ => None,
+            });
+            if arrived.is_none_or(|a| a >= *n) || tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    if let Some(d) = plan.delay {
         tokio::time::sleep(d).await;
     }
-    if let Some(status) = status_fault {
+    if let Some(status) = plan.status {
         return Ok(reply(
             status,
             json!({"statusCode": status, "message": "injected failure"}),
         ));
+    }
+    if let Some(status) = plan.html {
+        let page = format!(
+            "<html>\r\n<head><title>{status} Bad Gateway</title></head>\r\n<body>\r\n<center><h1>{status} Bad Gateway</h1></center>\r\n<hr><center>nginx/1.24.0</center>\r\n</body>\r\n</html>\r\n"
+        );
+        return Ok(Response::builder()
+            .status(status)
+            .header("content-type", "text/html")
+            .body(Full::new(Bytes::from(page)))
+            .unwrap());
+    }
+    if let Some(status) = plan.echo {
+        let auth = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        return Ok(reply(
+            status,
+            json!({"statusCode": status, "message": format!("token rejected: {auth}"), "headers": {"authorization": auth}}),
+        ));
+    }
+    if let Some((status, base)) = &plan.redirect {
+        let target = format!("{base}/{}{}", path, if query.is_empty() { String::new() } else { format!("?{query}") });
+        return Ok(Response::builder()
+            .status(*status)
+            .header("location", target)
+            .body(Full::new(Bytes::new()))
+            .unwrap());
     }
     let (status, value) = {
         let mut s = state.lock().unwrap();
@@ -369,10 +481,97 @@ async fn handle(
             body,
         )
     };
-    if drop {
+    if plan.drop {
         return Err("connection dropped by the test server".into());
     }
+    if let Some(d) = plan.delay_after {
+        tokio::time::sleep(d).await;
+    }
+    if plan.truncate && (200..300).contains(&status) {
+        // Announce the whole body, send half: the client's read fails.
+        let text = value.to_string();
+        let half = text.as_bytes()[..text.len() / 2].to_vec();
+        return Ok(Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .header("content-length", text.len().to_string())
+            .body(Full::new(Bytes::from(half)))
+            .unwrap());
+    }
     Ok(reply(status, value))
+}
+
+/// Decides what the faults do to one request, using up counted ones.
+fn plan_faults(faults: &mut [(String, Fault)], method: &str, path: &str) -> Plan {
+    let mut plan = Plan::default();
+    for (route, f) in faults.iter_mut() {
+        if !route_matches(route, method, path) {
+            continue;
+        }
+        let answered = plan.status.is_some()
+            || plan.html.is_some()
+            || plan.echo.is_some()
+            || plan.redirect.is_some();
+        match f {
+            Fault::Delay(d) => plan.delay = Some(*d),
+            Fault::Barrier {
+                n,
+                arrived,
+                timeout,
+            } => {
+                *arrived += 1;
+                plan.barrier = Some((route.clone(), *n, *timeout));
+            }
+            Fault::Status { status, times } if *times > 0 && !answered => {
+                *times -= 1;
+                plan.status = Some(*status);
+            }
+            Fault::Html { status, times } if *times > 0 && !answered => {
+                *times -= 1;
+                plan.html = Some(*status);
+            }
+            Fault::EchoAuth { status, times } if *times > 0 && !answered => {
+                *times -= 1;
+                plan.echo = Some(*status);
+            }
+            Fault::Redirect {
+                status,
+                location,
+                times,
+            } if *times > 0 && !answered => {
+                *times -= 1;
+                plan.redirect = Some((*status, location.clone()));
+            }
+            _ => {}
+        }
+    }
+    // A request answered by an injected fault never reached the server's
+    // logic, so it does not use up a fault that acts after processing.
+    let answered =
+        plan.status.is_some() || plan.html.is_some() || plan.echo.is_some() || plan.redirect.is_some();
+    if !answered {
+        for (route, f) in faults.iter_mut() {
+            if !route_matches(route, method, path) {
+                continue;
+            }
+            match f {
+                Fault::Drop { times } if *times > 0 && !plan.drop => {
+                    *times -= 1;
+                    plan.drop = true;
+                }
+                Fault::DelayAfter { delay, times } if *times > 0 && plan.delay_after.is_none() => {
+                    *times -= 1;
+                    plan.delay_after = Some(*delay);
+                }
+                Fault::Truncate { times } if *times > 0 && !plan.truncate => {
+                    *times -= 1;
+                    plan.truncate = true;
+                }
+                _ => {}
+            }
+        }
+    }
+    plan
 }
 
 fn reply(status: u16, v: Value) -> Response<Full<Bytes>> {
@@ -439,8 +638,10 @@ fn route(
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
             .map(|(_, v)| v.as_str());
+        // The real backend answers 403 "Forbidden resource", not 401, to a
+        // missing, wrong or expired token.
         if auth != Some(&format!("Bearer {t}")) {
-            return error(401, vec!["Unauthorized".into()]);
+            return error(403, vec!["Forbidden resource".into()]);
         }
     }
     match (method, parts) {

@@ -217,6 +217,7 @@ pub fn produce(case: &Case) -> Result<Value> {
             .transpose()?;
         let req = Request {
             nexus_file: nexus.to_string_lossy().into_owned(),
+            nexus_path: nexus.clone(),
             done_writing_message_file: done.map(|d| d.to_string_lossy().into_owned()),
             dry_run: true,
             fixed_builtins: vec![

@@ -580,6 +580,7 @@ fn dry_run_body(config: &Config, s: &schema::Schema, nexus: &str) -> Result<Valu
     config.ingestion.file_handling.ingestor_files_directory = tmp.to_string_lossy().into_owned();
     let req = crate::ingest::Request {
         nexus_file: nexus.to_string(),
+        nexus_path: std::path::PathBuf::from(nexus),
         done_writing_message_file: None,
         dry_run: true,
         fixed_builtins: Vec::new(),

@@ -1,0 +1,270 @@
+//! A data file's claim in the ingestor directory, which makes "one file, one
+//! dataset, one datablock" hold across processes and hosts:
+//!
+//! - `.<file name>.lock`: an exclusive lock (`flock`, which Linux maps to
+//!   POSIX locks on NFS, so it also holds between hosts on a shared file
+//!   system with working locks) held from the existence check until the
+//!   datablock is in. A second run on the same file waits, bounded, then finds
+//!   the first one's result.
+//! - `<file name>.scicat.json`: what the ingestor knows it sent. Written
+//!   *before* the dataset POST (state `creating`, with a fingerprint to look
+//!   the dataset up by) and again when SciCat answers with its pid (state
+//!   `created`), so that a run after a crash or an unanswered POST finds the
+//!   dataset even when its pid was assigned by SciCat and the metadata check
+//!   is off.
+//!
+//! Lock files are left in place: removing one while another process waits on
+//! it would let a third process lock a new file of the same name.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What the last run wrote down about its dataset POST.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// The data file's name and size, and checksum when computed: a record
+    /// of another file with the same name (an ingestor directory shared by
+    /// several folders) is not taken for this one's.
+    pub file_name: String,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chk: Option<String>,
+    pub state: RecordState,
+    /// The dataset's pid, once SciCat said it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<String>,
+    /// A `where` filter matching the dataset as it was POSTed.
+    pub fingerprint: Value,
+    pub updated: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordState {
+    /// The dataset POST was (or was about to be) sent; no answer seen yet.
+    Creating,
+    /// SciCat answered with the pid.
+    Created,
+}
+
+/// The identity a record is matched against.
+#[derive(Debug, Clone)]
+pub struct FileId {
+    pub file_name: String,
+    pub size: u64,
+    pub chk: Option<String>,
+}
+
+impl FileId {
+    fn matches(&self, r: &Record) -> bool {
+        r.file_name == self.file_name
+            && r.size == self.size
+            && match (&r.chk, &self.chk) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    }
+}
+
+/// The lock on one data file, released when dropped (or when the process
+/// dies: the kernel drops the lock with the descriptor).
+pub struct Claim {
+    _lock: File,
+    record_path: PathBuf,
+    id: FileId,
+}
+
+/// The lock file and record of a data file in `dir`.
+fn paths(dir: &Path, file_name: &str) -> (PathBuf, PathBuf) {
+    (
+        dir.join(format!(".{file_name}.lock")),
+        dir.join(format!("{file_name}.scicat.json")),
+    )
+}
+
+impl Claim {
+    /// Takes the lock on `id` in `dir`, waiting at most `wait` for another
+    /// run that holds it.
+    pub fn acquire(dir: &Path, id: FileId, wait: Duration) -> Result<Claim> {
+        std::fs::create_dir_all(dir).with_context(|| {
+            format!(
+                "cannot create the ingestor directory {} (ingestion.file_handling.ingestor_files_directory)",
+                dir.display()
+            )
+        })?;
+        let (lock_path, record_path) = paths(dir, &id.file_name);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| {
+                format!(
+                    "cannot open the lock file {} (the ingestor directory must be writable)",
+                    lock_path.display()
+                )
+            })?;
+        let start = Instant::now();
+        let mut told = false;
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    if start.elapsed() >= wait {
+                        bail!(
+                            "another ingestion of {} holds {} and did not finish within {} s; nothing was created: run again later",
+                            id.file_name,
+                            lock_path.display(),
+                            wait.as_secs()
+                        );
+                    }
+                    if !told {
+                        log::info!(
+                            "another ingestion of {} is under way (it holds {}): waiting for it, at most {} s",
+                            id.file_name,
+                            lock_path.display(),
+                            wait.as_secs()
+                        );
+                        told = true;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    // Without a working lock two runs could both create:
+                    // refuse rather than risk it.
+                    bail!(
+                        "cannot lock {}: {e}; the file system may not support locks. Nothing was created",
+                        lock_path.display()
+                    );
+                }
+            }
+        }
+        if told {
+            log::info!(
+                "the other ingestion of {} ended after {:.1} s",
+                id.file_name,
+                start.elapsed().as_secs_f64()
+            );
+        }
+        Ok(Claim {
+            _lock: lock,
+            record_path,
+            id,
+        })
+    }
+
+    /// The record of this data file, if one was written (a record of another
+    /// file of the same name, or an unreadable one, is ignored with a
+    /// warning).
+    pub fn record(&self) -> Option<Record> {
+        let text = match std::fs::read_to_string(&self.record_path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                log::warn!("cannot read {}: {e}; ignored", self.record_path.display());
+                return None;
+            }
+        };
+        match serde_json::from_str::<Record>(&text) {
+            Ok(r) if self.id.matches(&r) => Some(r),
+            Ok(_) => {
+                log::warn!(
+                    "{} describes another file of the same name; ignored",
+                    self.record_path.display()
+                );
+                None
+            }
+            Err(e) => {
+                log::warn!(
+                    "{} is not a record this ingestor wrote ({e}); ignored",
+                    self.record_path.display()
+                );
+                None
+            }
+        }
+    }
+
+    /// Writes the record (atomically: a crash leaves the old or the new one).
+    pub fn write(&self, state: RecordState, pid: Option<&str>, fingerprint: &Value) -> Result<()> {
+        let rec = Record {
+            file_name: self.id.file_name.clone(),
+            size: self.id.size,
+            chk: self.id.chk.clone(),
+            state,
+            pid: pid.map(str::to_string),
+            fingerprint: fingerprint.clone(),
+            updated: chrono::Utc::now().to_rfc3339(),
+        };
+        let text = serde_json::to_string_pretty(&rec).expect("a record serialises");
+        crate::files::write_atomic(&self.record_path, &text)
+            .with_context(|| "cannot write down what was sent to SciCat: nothing is sent")
+    }
+
+    /// Forgets the record: the dataset it named is gone, or the POST it
+    /// announced certainly created nothing.
+    pub fn clear(&self) {
+        if let Err(e) = std::fs::remove_file(&self.record_path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            log::warn!("cannot remove {}: {e}", self.record_path.display());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn id() -> FileId {
+        FileId {
+            file_name: "run_1.hdf".into(),
+            size: 5,
+            chk: Some("ab".into()),
+        }
+    }
+
+    #[test]
+    fn a_second_claim_waits_then_gives_up() {
+        let d = tempfile::tempdir().unwrap();
+        let first = Claim::acquire(d.path(), id(), Duration::from_secs(1)).unwrap();
+        let t = Instant::now();
+        let e = Claim::acquire(d.path(), id(), Duration::from_millis(300))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("another ingestion of run_1.hdf"), "{e}");
+        assert!(t.elapsed() >= Duration::from_millis(300));
+        drop(first);
+        Claim::acquire(d.path(), id(), Duration::from_millis(300)).unwrap();
+    }
+
+    #[test]
+    fn records_round_trip_and_belong_to_their_file() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Claim::acquire(d.path(), id(), Duration::from_secs(1)).unwrap();
+        assert_eq!(c.record(), None);
+        let fp = json!({"datasetName": "x"});
+        c.write(RecordState::Created, Some("p/1"), &fp).unwrap();
+        let r = c.record().unwrap();
+        assert_eq!(
+            (r.state, r.pid.as_deref(), &r.fingerprint),
+            (RecordState::Created, Some("p/1"), &fp)
+        );
+        drop(c);
+        // Same name, other content: not this file's record.
+        let other = FileId {
+            chk: Some("cd".into()),
+            ..id()
+        };
+        let c = Claim::acquire(d.path(), other, Duration::from_secs(1)).unwrap();
+        assert_eq!(c.record(), None);
+        c.clear();
+        assert!(!d.path().join("run_1.hdf.scicat.json").exists());
+    }
+}
