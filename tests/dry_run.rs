@@ -55,7 +55,11 @@ fn dry_run_prints_the_dataset_field_by_field() {
     // A dry run writes nothing, not even the hash file; it lists it as it
     // would be (128 hex digits).
     let hash_file = proposal_dir.join("ingestor/small_coda_31010.b2b");
-    assert!(!hash_file.exists(), "a dry run wrote {}", hash_file.display());
+    assert!(
+        !hash_file.exists(),
+        "a dry run wrote {}",
+        hash_file.display()
+    );
     assert!(!proposal_dir.join("ingestor").exists());
     assert_eq!(d["size"], json!(data_size + 128));
     let created = d["creationTime"].as_str().unwrap();

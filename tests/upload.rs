@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -13,52 +13,6 @@ use support::scicat_server::{ScicatServer, dead_url, validate_dataset, validate_
 use support::*;
 
 const TOKEN: &str = "test-token-0123456789";
-
-struct Case {
-    _tmp: tempfile::TempDir,
-    dir: PathBuf,
-    data: PathBuf,
-    config: Value,
-}
-
-impl Case {
-    fn new(server_url: &str) -> Case {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().to_path_buf();
-        let data = fixtures::ess_in_tree(&dir, "small_coda_31010.hdf", &Ess::default());
-        Case {
-            _tmp: tmp,
-            dir,
-            data,
-            config: config_for(server_url, &schemas_dir()),
-        }
-    }
-
-    fn run_with(&self, extra: &[&str], env: &[(&str, &str)]) -> Run {
-        let cfg = write_config(&self.dir, &self.config);
-        let mut args = vec![
-            "-c",
-            cfg.to_str().unwrap(),
-            "--nexus-file",
-            self.data.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        ingestor(&args, env)
-    }
-
-    fn run(&self) -> Run {
-        self.run_with(&[], &[])
-    }
-}
-
-fn assert_one_valid_pair(server: &ScicatServer) -> (Value, Value) {
-    let ds = server.datasets();
-    let blocks = server.origdatablocks();
-    assert_eq!(ds.len(), 1, "exactly one dataset: {ds:#?}");
-    assert_eq!(blocks.len(), 1, "exactly one datablock: {blocks:#?}");
-    assert_eq!(blocks[0]["datasetId"], ds[0]["pid"]);
-    (ds[0].clone(), blocks[0].clone())
-}
 
 #[test]
 fn full_ingestion_creates_one_dataset_and_one_datablock() {

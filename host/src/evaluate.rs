@@ -601,6 +601,12 @@ fn to_float(v: &Value) -> Result<Value, String> {
             .parse::<f64>()
             .map_err(|_| format!("{s:?} is not a number"))?,
         Value::Bool(b) => *b as i64 as f64,
+        // Read from HDF5, null can only have been a NaN or an infinity.
+        Value::Null => {
+            return Err(
+                "null (a NaN or infinite number in the file) cannot be converted to a float".into(),
+            );
+        }
         other => {
             return Err(format!(
                 "{} cannot be converted to a float",

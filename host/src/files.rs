@@ -424,4 +424,50 @@ mod tests {
         assert_eq!(e.size, 5);
         assert!(!d.path().join("prop/ingestor").exists());
     }
+
+    #[test]
+    fn a_failed_write_leaves_no_temporary_file() {
+        let d = tempfile::tempdir().unwrap();
+        // The rename fails: the target is a non-empty folder.
+        let target = d.path().join("run.b2b");
+        std::fs::create_dir_all(target.join("x")).unwrap();
+        let e = write_atomic(&target, "abc").unwrap_err().to_string();
+        assert!(e.contains("cannot write"), "{e}");
+        let left: Vec<_> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["run.b2b"], "only the folder is left");
+    }
+
+    #[test]
+    fn files_sharing_a_stem_get_their_own_hash_files() {
+        let (d, f) = setup();
+        let fh = FileHandlingOptions::default();
+        // Alone: the usual <stem>.b2b.
+        let alone = build(&f, None, &fh, true).unwrap();
+        assert_eq!(alone[1].abs, d.path().join("prop/ingestor/run_1.b2b"));
+        let other = f.with_file_name("run_1.nxs");
+        std::fs::write(&other, b"other data").unwrap();
+        let a = build(&f, None, &fh, true).unwrap();
+        let b = build(&other, None, &fh, true).unwrap();
+        assert_ne!(a[1].abs, b[1].abs);
+        for l in [&a, &b] {
+            assert_eq!(
+                std::fs::read_to_string(&l[1].abs).unwrap(),
+                l[0].entry.chk.clone().unwrap(),
+                "{} holds its own file's checksum",
+                l[1].abs.display()
+            );
+        }
+    }
+
+    #[test]
+    fn a_dry_run_lists_the_hash_file_without_writing_it() {
+        let (d, f) = setup();
+        let list = build(&f, None, &FileHandlingOptions::default(), false).unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[1].entry.size, 128);
+        assert!(!d.path().join("prop/ingestor").exists());
+    }
 }

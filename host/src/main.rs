@@ -217,8 +217,10 @@ fn run_ingest(args: IngestArgs) -> Result<ExitCode> {
         bail!("no data file: give --nexus-file FILE (or nexus_file in the config)");
     }
     let dry_run = args.dry_run || cfg.ingestion.dry_run;
-    let nexus_path =
-        ingest::locate_data_file(&cfg, given_path.unwrap_or_else(|| cfg.nexus_file.clone().into()));
+    let nexus_path = ingest::locate_data_file(
+        &cfg,
+        given_path.unwrap_or_else(|| cfg.nexus_file.clone().into()),
+    );
     let nexus_file = nexus_path.to_string_lossy().into_owned();
     let req = Request {
         nexus_file: nexus_file.clone(),

@@ -158,8 +158,18 @@ impl NexusFile {
         if !path.exists() {
             return Err(format!("{}: no such file", path.display()));
         }
-        let file = File::open(path)
-            .map_err(|e| format!("{}: cannot open as HDF5: {}", path.display(), one_line(e)))?;
+        let file = if path.to_str().is_some() {
+            File::open(path)
+        } else {
+            // The hdf5 crate takes only UTF-8 names, but a data file may be
+            // named with any bytes: open it here and let HDF5 open it again
+            // through the descriptor's /proc link, which is plain ASCII.
+            let held = std::fs::File::open(path)
+                .map_err(|e| format!("{}: cannot open: {e}", path.display()))?;
+            let via = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&held));
+            File::open(&via)
+        }
+        .map_err(|e| format!("{}: cannot open as HDF5: {}", path.display(), one_line(e)))?;
         Ok(NexusFile {
             file,
             path: path.to_path_buf(),

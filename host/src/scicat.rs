@@ -54,7 +54,9 @@ pub enum ScicatError {
     },
     /// A 3xx: redirects are not followed (they could carry the token, the
     /// headers or a body to another host).
-    #[error("{what}: SciCat answered {status} (a redirect to {location}) to {url}; redirects are not followed: set scicat.host to the final API base")]
+    #[error(
+        "{what}: SciCat answered {status} (a redirect to {location}) to {url}; redirects are not followed: set scicat.host to the final API base"
+    )]
     Redirect {
         what: String,
         url: String,
@@ -97,10 +99,7 @@ impl ScicatError {
 
     /// SciCat cannot be reached at all (now or earlier in this run).
     pub fn is_unreachable(&self) -> bool {
-        matches!(
-            self,
-            ScicatError::NotSent { .. } | ScicatError::Down { .. }
-        )
+        matches!(self, ScicatError::NotSent { .. } | ScicatError::Down { .. })
     }
 }
 
@@ -392,11 +391,7 @@ impl Client {
     /// backend may echo the Authorization header in an error).
     fn unecho(&self, s: String) -> String {
         let t = self.token.expose();
-        if t.is_empty() {
-            s
-        } else {
-            s.replace(t, "***")
-        }
+        if t.is_empty() { s } else { s.replace(t, "***") }
     }
 
     /// Sends once. An HTTP error status, a redirect and a failure to connect
@@ -524,10 +519,7 @@ impl Client {
         let text = resp.text().map_err(|e| ScicatError::NoAnswer {
             what: what.into(),
             url: redact_url(url),
-            reason: format!(
-                "the {status} reply was cut off ({})",
-                describe_reqwest(&e)
-            ),
+            reason: format!("the {status} reply was cut off ({})", describe_reqwest(&e)),
         })?;
         if text.trim().is_empty() {
             return Ok(Value::Null);
@@ -692,7 +684,9 @@ impl ScFetch for Client {
                     let mut h = self.health();
                     if h.read_failure.is_none() {
                         h.read_failure = Some(match e {
-                            ScicatError::Status { status: 401 | 403, .. } => format!(
+                            ScicatError::Status {
+                                status: 401 | 403, ..
+                            } => format!(
                                 "{line} (SciCat refused the token: it is missing, wrong or expired, or the account may not read this; check scicat.token / SCICAT_TOKEN)"
                             ),
                             _ => line.clone(),
@@ -844,7 +838,10 @@ mod tests {
             "an HTML page, not the API's JSON: \"502 Bad Gateway\""
         );
         // Control characters cannot start a forged log line.
-        assert_eq!(backend_message("a\nINFO dataset uploaded"), "a INFO dataset uploaded");
+        assert_eq!(
+            backend_message("a\nINFO dataset uploaded"),
+            "a INFO dataset uploaded"
+        );
     }
 
     #[test]
@@ -860,5 +857,71 @@ mod tests {
         assert_eq!(b.delay(0), Duration::from_millis(500));
         assert_eq!(b.delay(1), Duration::from_secs(1));
         assert_eq!(b.delay(10), Duration::from_secs(8));
+    }
+
+    #[test]
+    fn never_connected_and_sent_without_answer_are_told_apart() {
+        let dead = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let opts = ScicatOptions {
+            host: format!("http://{dead}/api/v3"),
+            timeout: 0.5,
+            ..Default::default()
+        };
+        let c = Client::new(&opts).unwrap();
+        let e = c
+            .post("create dataset", &c.endpoint("datasets", ""), &json!({}))
+            .unwrap_err();
+        assert!(matches!(e, ScicatError::NotSent { .. }), "{e:?}");
+        assert!(!e.is_ambiguous());
+
+        // Accepts, reads, never answers.
+        let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = hung.local_addr().unwrap();
+        let keep = std::thread::spawn(move || hung.accept().map(|(s, _)| s));
+        let opts = ScicatOptions {
+            host: format!("http://{addr}/api/v3"),
+            timeout: 0.5,
+            ..Default::default()
+        };
+        let c = Client::new(&opts).unwrap();
+        let e = c
+            .post("create dataset", &c.endpoint("datasets", ""), &json!({}))
+            .unwrap_err();
+        assert!(matches!(e, ScicatError::NoAnswer { .. }), "{e:?}");
+        assert!(e.is_ambiguous());
+        drop(keep);
+    }
+
+    #[test]
+    fn a_host_found_down_fails_later_requests_at_once() {
+        let dead = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let opts = ScicatOptions {
+            host: format!("http://{dead}/api/v3"),
+            ..Default::default()
+        };
+        let mut c = Client::new(&opts).unwrap();
+        c.backoff.first_delay = Duration::from_millis(1);
+        let e = c.get("first", &c.endpoint("proposals", "1")).unwrap_err();
+        assert!(matches!(e, ScicatError::NotSent { .. }), "{e:?}");
+        c.backoff.first_delay = Duration::from_secs(60);
+        let t = std::time::Instant::now();
+        let e = c.get("second", &c.endpoint("proposals", "2")).unwrap_err();
+        assert!(matches!(e, ScicatError::Down { .. }), "{e:?}");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "no back-off once down"
+        );
+    }
+
+    #[test]
+    fn broken_urls_lose_their_userinfo() {
+        let r = redact_url("http://admin:hunter2@bad host/api/v3");
+        assert!(!r.contains("hunter2"), "{r}");
     }
 }

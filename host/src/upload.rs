@@ -82,7 +82,9 @@ fn cannot_tell(e: ScicatError) -> anyhow::Error {
         }
         _ => "",
     };
-    anyhow!("{e}{hint}. The ingestor cannot tell whether the dataset exists, so nothing was created")
+    anyhow!(
+        "{e}{hint}. The ingestor cannot tell whether the dataset exists, so nothing was created"
+    )
 }
 
 /// Looks for the dataset: the recorded pid first, then what the config
@@ -302,7 +304,10 @@ fn create_dataset(
         }
         if err.status().is_some() {
             claim.clear();
-            bail!("{err} (the dataset was not created; gave up after {} tries: run again later)", attempt + 1);
+            bail!(
+                "{err} (the dataset was not created; gave up after {} tries: run again later)",
+                attempt + 1
+            );
         }
         bail!("{err}: the dataset {RUN_AGAIN}");
     }
@@ -339,7 +344,10 @@ fn create_datablock(client: &Client, pid: &str, odb: &Value) -> Result<String> {
                 back_off(client, &err, &mut attempt, "not created; sending again");
             }
             Ok(_) if err.status().is_some() => {
-                bail!("{err} ({missing}; gave up after {} tries: run again to finish it)", attempt + 1)
+                bail!(
+                    "{err} ({missing}; gave up after {} tries: run again to finish it)",
+                    attempt + 1
+                )
             }
             Ok(_) => bail!("{err}: the origdatablock of dataset {pid} {RUN_AGAIN}"),
             Err(e) => bail!(
@@ -362,7 +370,9 @@ pub fn upload(config: &Config, client: &Client, built: &Built, id: FileId) -> Re
     };
     if !fresh {
         let blocks = client.datablocks_of(&pid).map_err(|e| {
-            anyhow!("{e}: cannot tell whether dataset {pid} has its origdatablock; nothing was created")
+            anyhow!(
+                "{e}: cannot tell whether dataset {pid} has its origdatablock; nothing was created"
+            )
         })?;
         if !blocks.is_empty() {
             log::info!(

@@ -130,3 +130,51 @@ pub fn coda_schema_with(dir: &Path, change: impl FnOnce(&mut Value)) -> PathBuf 
     std::fs::write(schemas.join("coda-like.imsc.json"), schema.to_string()).unwrap();
     schemas
 }
+
+/// A generated ESS-like file in a proposal tree, with a config for a server.
+pub struct Case {
+    pub _tmp: tempfile::TempDir,
+    pub dir: PathBuf,
+    pub data: PathBuf,
+    pub config: Value,
+}
+
+impl Case {
+    pub fn new(server_url: &str) -> Case {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let data = fixtures::ess_in_tree(&dir, "small_coda_31010.hdf", &fixtures::Ess::default());
+        Case {
+            _tmp: tmp,
+            dir,
+            data,
+            config: config_for(server_url, &schemas_dir()),
+        }
+    }
+
+    pub fn run_with(&self, extra: &[&str], env: &[(&str, &str)]) -> Run {
+        let cfg = write_config(&self.dir, &self.config);
+        let mut args = vec![
+            "-c",
+            cfg.to_str().unwrap(),
+            "--nexus-file",
+            self.data.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        ingestor(&args, env)
+    }
+
+    pub fn run(&self) -> Run {
+        self.run_with(&[], &[])
+    }
+}
+
+/// Exactly one dataset and one datablock, of that dataset.
+pub fn assert_one_valid_pair(server: &scicat_server::ScicatServer) -> (Value, Value) {
+    let ds = server.datasets();
+    let blocks = server.origdatablocks();
+    assert_eq!(ds.len(), 1, "exactly one dataset: {ds:#?}");
+    assert_eq!(blocks.len(), 1, "exactly one datablock: {blocks:#?}");
+    assert_eq!(blocks[0]["datasetId"], ds[0]["pid"]);
+    (ds[0].clone(), blocks[0].clone())
+}

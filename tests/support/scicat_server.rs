@@ -420,10 +420,15 @@ async fn handle(
     if let Some((route, n, timeout)) = &plan.barrier {
         let deadline = tokio::time::Instant::now() + *timeout;
         loop {
-            let arrived = state.lock().unwrap().faults.iter().find_map(|(r, f)| match f {
-                Fault::Barrier { arrived, .. } if r == route => Some(*arrived),
-                _ => None,
-            });
+            let arrived = state
+                .lock()
+                .unwrap()
+                .faults
+                .iter()
+                .find_map(|(r, f)| match f {
+                    Fault::Barrier { arrived, .. } if r == route => Some(*arrived),
+                    _ => None,
+                });
             if arrived.is_none_or(|a| a >= *n) || tokio::time::Instant::now() >= deadline {
                 break;
             }
@@ -461,7 +466,15 @@ async fn handle(
         ));
     }
     if let Some((status, base)) = &plan.redirect {
-        let target = format!("{base}/{}{}", path, if query.is_empty() { String::new() } else { format!("?{query}") });
+        let target = format!(
+            "{base}/{}{}",
+            path,
+            if query.is_empty() {
+                String::new()
+            } else {
+                format!("?{query}")
+            }
+        );
         return Ok(Response::builder()
             .status(*status)
             .header("location", target)
@@ -547,8 +560,10 @@ fn plan_faults(faults: &mut [(String, Fault)], method: &str, path: &str) -> Plan
     }
     // A request answered by an injected fault never reached the server's
     // logic, so it does not use up a fault that acts after processing.
-    let answered =
-        plan.status.is_some() || plan.html.is_some() || plan.echo.is_some() || plan.redirect.is_some();
+    let answered = plan.status.is_some()
+        || plan.html.is_some()
+        || plan.echo.is_some()
+        || plan.redirect.is_some();
     if !answered {
         for (route, f) in faults.iter_mut() {
             if !route_matches(route, method, path) {
