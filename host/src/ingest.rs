@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use serde_json::{Map, Value, json};
 
 use crate::config::Config;
@@ -16,7 +16,7 @@ use crate::files;
 use crate::nexus::NexusFile;
 use crate::plugin::PluginHost;
 use crate::schema::{Diagnostic, Schema, SchemaSet, Severity};
-use crate::scicat::{Client, NoScicat};
+use crate::scicat::{Client, FileReads, NoScicat};
 
 /// What to ingest.
 #[derive(Debug, Clone)]
@@ -323,21 +323,26 @@ pub fn origdatablock(
     ))
 }
 
-/// Runs one ingestion.
-pub fn run(config: &Config, req: &Request) -> Result<Outcome> {
-    let schemas = load_schemas(config)?;
-    let client = connect(config)?;
+/// Ingests one file with what the engine loaded once: evaluation, then the
+/// dry-run result or the upload.
+pub(crate) fn ingest_one(
+    config: &Config,
+    schemas: &SchemaSet,
+    client: Option<&Client>,
+    plugins: &mut PluginHost,
+    req: &Request,
+) -> Result<Outcome> {
     if !req.dry_run && client.is_none() {
         bail!(
             "scicat.host is not configured: set it (or use --dry-run to only see what would be uploaded)"
         );
     }
-    let mut plugins = PluginHost::new(&config.plugins)?;
-    let sc: &dyn ScFetch = match &client {
-        Some(c) => c,
+    let reads = client.map(FileReads::new);
+    let sc: &dyn ScFetch = match &reads {
+        Some(r) => r,
         None => &NoScicat,
     };
-    let built = build(config, &schemas, sc, &mut plugins, req)?;
+    let built = build(config, schemas, sc, plugins, req)?;
     let pid = built
         .dataset
         .get("pid")
@@ -377,7 +382,12 @@ pub fn run(config: &Config, req: &Request) -> Result<Outcome> {
         size: data.entry.size,
         chk: data.entry.chk.clone(),
     };
-    crate::upload::upload(config, &client, &built, id)
+    crate::upload::upload(config, client, &built, id)
+}
+
+/// Runs one ingestion (the engine, made for one file).
+pub fn run(config: &Config, req: &Request) -> Result<Outcome> {
+    crate::engine::Ingestor::new(config.clone())?.ingest(req)
 }
 
 /// The final line that names the file, the dataset and the datablock.
@@ -407,9 +417,4 @@ pub fn locate_data_file(config: &Config, given: PathBuf) -> PathBuf {
     }
     let joined = Path::new(dir).join(&given);
     if joined.exists() { joined } else { given }
-}
-
-/// Context for errors of the whole run.
-pub fn run_with_context(config: &Config, req: &Request) -> Result<Outcome> {
-    run(config, req).with_context(|| format!("ingesting {}", req.nexus_file))
 }

@@ -5,9 +5,11 @@
 //! [`scicat`]; [`ingest`] runs them in order and [`logging`] reports.
 //! [`tools`] holds the subcommands for schema and plugin authors.
 
+pub mod batch;
 pub mod claim;
 pub mod config;
 pub mod dataset;
+pub mod engine;
 pub mod evaluate;
 pub mod files;
 pub mod ingest;

@@ -81,6 +81,26 @@ pub fn init_default() {
     }
 }
 
+thread_local! {
+    /// What this thread works on (the data file, in a batch), put in front of
+    /// its lines so interleaved lines of parallel ingestions stay readable.
+    static CONTEXT: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A progress bar is on the terminal: a line must first clear it (the bar is
+/// drawn again after).
+static BAR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Sets (or clears) what this thread's lines are about.
+pub fn set_context(ctx: Option<String>) {
+    CONTEXT.with(|c| *c.borrow_mut() = ctx);
+}
+
+/// Whether a progress bar occupies the last terminal line.
+pub fn set_bar_active(active: bool) {
+    BAR.store(active, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Registers a secret: from now on it is replaced by `***` in every line.
 /// Any length counts: a short password is still a password (the price is
 /// that its letters are starred wherever they occur).
@@ -228,7 +248,10 @@ impl Logger {
         let Ok(sinks) = self.sinks.read() else {
             return;
         };
-        let msg = scrub(raw);
+        let msg = match CONTEXT.with(|c| c.borrow().clone()) {
+            Some(ctx) => scrub(&format!("{ctx}: {raw}")),
+            None => scrub(raw),
+        };
         let level = match lvl {
             Level::Warn => "WARNING",
             other => other.as_str(),
@@ -240,6 +263,9 @@ impl Logger {
             sinks.prefix
         );
         let _guard = self.write_lock.lock();
+        if BAR.load(std::sync::atomic::Ordering::Relaxed) {
+            let _ = std::io::stderr().write_all(b"\r\x1b[2K");
+        }
         let _ = std::io::stderr().write_all(line.as_bytes());
         if let Some(f) = &sinks.file {
             let mut f: &std::fs::File = f;

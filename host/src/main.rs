@@ -62,6 +62,11 @@ struct IngestArgs {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Ingest many data files (a backlog) in parallel, with progress and a report.
+    #[command(
+        after_help = "Examples:\n  scicat-ingestor ingest -c config.yml /data/443503/raw\n  scicat-ingestor ingest -c config.yml /data/443503 --jobs 4 --report night.json\n  scicat-ingestor ingest -c config.yml run_1.hdf run_2.hdf --dry-run > bodies.jsonl\n\nEach file is ingested exactly as `scicat-ingestor -c CONFIG --nexus-file FILE` would (exactly\nonce, resume). Running the same command again finishes what failed and creates nothing twice.\nCtrl-C stops starting new files and waits for the running ones (a second Ctrl-C quits at once).\nExit status: 0 all done, 1 some file failed, 130 interrupted."
+    )]
+    Ingest(BatchArgs),
     /// Check schema files for mistakes before they reach the catalog.
     #[command(
         after_help = "Examples:\n  scicat-ingestor validate schemas/\n  scicat-ingestor validate -c config.json --strict\n  scicat-ingestor validate schemas/coda.imsc.json --against https://scicat.example.org/api/v3\n\nReports syntax errors (with line and column), unknown sources, operators, value types and\nfield types, references to variables that are never defined or defined later, machine names\nSciCat rejects, missing required fields, duplicate ids, schemas hidden by an earlier selector,\nand plugins that are missing or lack the hooks the schema uses. Exits non-zero on any error\n(and on warnings with --strict)."
@@ -98,6 +103,39 @@ enum SchemaCommand {
         #[arg(long, value_enum)]
         to: Option<scicat_ingestor::tools::convert::Format>,
     },
+}
+
+#[derive(Args, Debug)]
+struct BatchArgs {
+    /// The configuration file (JSON or YAML).
+    #[arg(
+        short = 'c',
+        long = "config-file",
+        visible_alias = "config",
+        value_name = "CONFIG"
+    )]
+    config: PathBuf,
+    /// Data files, or folders searched recursively for data files.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Files ingested at once (default: the number of cores).
+    #[arg(short, long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Which file names in folders are data files.
+    #[arg(long, value_name = "PATTERN", default_value = scicat_ingestor::batch::DEFAULT_GLOB)]
+    glob: String,
+    /// Write one JSON record per file (path, outcome, pid, datablock, error, seconds) here.
+    #[arg(long, value_name = "FILE.json")]
+    report: Option<PathBuf>,
+    /// Change nothing: print one JSON object per file (JSON lines) on stdout.
+    #[arg(short = 'd', long)]
+    dry_run: bool,
+    /// Log every file's steps (by default only warnings and errors, next to the progress).
+    #[arg(short, long)]
+    verbose: bool,
+    /// Override a config option, e.g. `--set scicat.host=https://x/api/v3`.
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    set: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -230,7 +268,7 @@ fn run_ingest(args: IngestArgs) -> Result<ExitCode> {
         dry_run,
         fixed_builtins: Vec::new(),
     };
-    let outcome = ingest::run_with_context(&cfg, &req)?;
+    let outcome = scicat_ingestor::engine::Ingestor::new(cfg.clone())?.ingest(&req)?;
     if let Outcome::DryRun(v) = &outcome {
         let text = logging::scrub(&serde_json::to_string_pretty(v)?);
         println!("{text}");
@@ -243,6 +281,66 @@ fn run_ingest(args: IngestArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn run_batch(a: BatchArgs) -> Result<ExitCode> {
+    use scicat_ingestor::batch;
+    let loaded = config::load(&a.config, &a.set)?;
+    for w in &loaded.warnings {
+        log::warn!("{w}");
+    }
+    let mut cfg = loaded.config;
+    // Per-file steps would drown the progress: warnings and errors only,
+    // unless asked for.
+    let mut log_opts = cfg.logging.clone();
+    if !a.verbose && !cfg.logging.verbose {
+        let level = logging::parse_level(&log_opts.logging_level).unwrap_or(log::LevelFilter::Info);
+        if level > log::LevelFilter::Warn {
+            log_opts.logging_level = "WARNING".into();
+        }
+    }
+    for p in logging::configure(&log_opts) {
+        log::warn!("{p}");
+    }
+    let opts = batch::Options {
+        paths: a.paths,
+        jobs: a
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        glob: a.glob,
+        report: a.report,
+        dry_run: a.dry_run || cfg.ingestion.dry_run,
+    };
+    batch::check(&opts)?;
+    cfg.ingestion.dry_run = opts.dry_run;
+    let files = batch::collect(&opts.paths, &opts.glob)?;
+    if files.is_empty() {
+        bail!(
+            "no data files matching {:?} under {}",
+            opts.glob,
+            opts.paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let ingestor = scicat_ingestor::engine::Ingestor::new(cfg)?;
+    eprintln!(
+        "{} data file(s), {} at a time{}",
+        files.len(),
+        opts.jobs.min(files.len()),
+        if opts.dry_run { " (dry run)" } else { "" }
+    );
+    let summary = batch::run(&ingestor, files, &opts)?;
+    eprintln!("{}", logging::scrub(&summary.render()));
+    Ok(if summary.interrupted {
+        ExitCode::from(130)
+    } else if summary.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn quiet_logging() {
@@ -400,6 +498,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse_from(args);
     let result = match cli.command {
         None => run_ingest(cli.ingest),
+        Some(Command::Ingest(a)) => run_batch(a),
         Some(Command::Validate(a)) => run_validate(a),
         Some(Command::Inspect(a)) => run_inspect(a),
         Some(Command::Test(a)) => run_tests(a),

@@ -140,17 +140,37 @@ pub enum Existence {
     Present(Value),
 }
 
-/// What this run learnt about the host, shared by all its requests.
+/// How long a host found unreachable (or failing) is treated so: long enough
+/// that one file's run does not wait through the same retries again, short
+/// enough that a batch or a daemon notices when SciCat is back.
+const HEALTH_MEMORY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// What the client learnt about the host, shared by all its requests (and,
+/// in the engine, by all files).
 #[derive(Debug, Default)]
 struct Health {
-    /// Unreachable (refused, hung): every later request fails at once.
-    down: Option<String>,
-    /// Answered 5xx through all retries: later reads are sent once only.
-    failing: bool,
-    /// The first read that failed for a reason other than "not there"
-    /// (unreachable, 5xx, 401/403, redirect): evaluation stops on it rather
-    /// than blaming the schema for the fields it could not fill.
-    read_failure: Option<String>,
+    /// Unreachable (refused, hung), and since when: every request fails at
+    /// once for a while.
+    down: Option<(String, std::time::Instant)>,
+    /// Answered 5xx through all retries, and since when: reads are sent once
+    /// only for a while.
+    failing: Option<std::time::Instant>,
+}
+
+impl Health {
+    fn down(&mut self) -> Option<String> {
+        match &self.down {
+            Some((reason, since)) if since.elapsed() < HEALTH_MEMORY => Some(reason.clone()),
+            Some(_) => {
+                self.down = None;
+                None
+            }
+            None => None,
+        }
+    }
+    fn failing(&self) -> bool {
+        self.failing.is_some_and(|t| t.elapsed() < HEALTH_MEMORY)
+    }
 }
 
 /// Talks to one SciCat backend.
@@ -409,7 +429,7 @@ impl Client {
             reason: format!("invalid URL {shown:?}: {e}"),
         })?;
         if self.same_host(&parsed)
-            && let Some(reason) = self.health().down.clone()
+            && let Some(reason) = self.health().down()
         {
             return Err(ScicatError::Down {
                 what: what.into(),
@@ -472,7 +492,7 @@ impl Client {
     /// marked down, so the rest of the run fails at once instead of waiting
     /// through the same retries again.
     fn send_retrying(&self, what: &str, url: &str) -> ScResult<Response> {
-        let tries = if self.health().failing {
+        let tries = if self.health().failing() {
             1
         } else {
             self.backoff.tries.max(1)
@@ -500,10 +520,13 @@ impl Client {
                 ScicatError::NotSent { reason, .. } | ScicatError::NoAnswer { reason, .. }
                     if on_host =>
                 {
-                    self.health().down.get_or_insert_with(|| reason.clone());
+                    let mut h = self.health();
+                    if h.down().is_none() {
+                        h.down = Some((reason.clone(), std::time::Instant::now()));
+                    }
                 }
                 ScicatError::Status { status, .. } if *status >= 500 && on_host => {
-                    self.health().failing = true;
+                    self.health().failing = Some(std::time::Instant::now());
                 }
                 _ => {}
             }
@@ -653,15 +676,38 @@ impl Client {
     }
 }
 
-impl ScFetch for Client {
+/// The `SC` reads of one data file's evaluation. It remembers the first read
+/// that failed for a reason other than "not there" (unreachable, 5xx,
+/// 401/403, a redirect): the file's run stops on it rather than blaming the
+/// schema for the fields it could not fill. Per file, so one file's failure
+/// does not stick to the next in the engine.
+pub struct FileReads<'a> {
+    client: &'a Client,
+    failure: Mutex<Option<String>>,
+}
+
+impl<'a> FileReads<'a> {
+    pub fn new(client: &'a Client) -> Self {
+        FileReads {
+            client,
+            failure: Mutex::new(None),
+        }
+    }
+}
+
+impl ScFetch for FileReads<'_> {
     fn failure(&self) -> Option<String> {
-        self.health().read_failure.clone()
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     fn get_json(&self, url: &str) -> Result<Value, String> {
-        let full = self.resolve(url);
+        let c = self.client;
+        let full = c.resolve(url);
         let shown = redact_url(&full);
-        match self.get(&format!("GET {shown}"), &full) {
+        match c.get(&format!("GET {shown}"), &full) {
             Ok(v) => Ok(v),
             Err(e) => {
                 let line = match &e {
@@ -677,13 +723,11 @@ impl ScFetch for Client {
                     ),
                     other => other.to_string(),
                 };
-                // "Not there" is the schema's business; anything else means
-                // SciCat itself failed, and the run must say so.
-                let on_host = Url::parse(&full).is_ok_and(|u| self.same_host(&u));
+                let on_host = Url::parse(&full).is_ok_and(|u| c.same_host(&u));
                 if on_host && !matches!(e.status(), Some(404) | Some(400)) {
-                    let mut h = self.health();
-                    if h.read_failure.is_none() {
-                        h.read_failure = Some(match e {
+                    let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+                    if f.is_none() {
+                        *f = Some(match e {
                             ScicatError::Status {
                                 status: 401 | 403, ..
                             } => format!(

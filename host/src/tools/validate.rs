@@ -585,7 +585,8 @@ fn dry_run_body(config: &Config, s: &schema::Schema, nexus: &str) -> Result<Valu
         dry_run: true,
         fixed_builtins: Vec::new(),
     };
-    let built = crate::ingest::build(&config, &set, &client, &mut plugins, &req);
+    let reads = crate::scicat::FileReads::new(&client);
+    let built = crate::ingest::build(&config, &set, &reads, &mut plugins, &req);
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(Value::Object(built?.dataset))
 }
