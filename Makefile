@@ -29,6 +29,7 @@ release:
 
 bench: release
 	@scripts/bench.sh
+	@scripts/bench-batch.sh
 
 clean-demo:
 	rm -rf demo/out

@@ -18,8 +18,8 @@ fn main() {
     let mut seen = 0;
     loop {
         std::thread::sleep(std::time::Duration::from_millis(200));
-        let requests = server.requests();
-        for r in &requests[seen..] {
+        let requests = server.requests_from(seen);
+        for r in &requests {
             eprintln!(
                 "{} /{}{}{}",
                 r.method,
@@ -31,6 +31,6 @@ fn main() {
                 println!("{}", serde_json::to_string(b).unwrap());
             }
         }
-        seen = requests.len();
+        seen += requests.len();
     }
 }

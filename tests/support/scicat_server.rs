@@ -329,6 +329,12 @@ impl ScicatServer {
         self.state().requests.clone()
     }
 
+    /// The requests from number `start` on (cheap to poll on a long run).
+    pub fn requests_from(&self, start: usize) -> Vec<Recorded> {
+        let s = self.state();
+        s.requests.get(start..).map(<[_]>::to_vec).unwrap_or_default()
+    }
+
     /// Requests `METHOD path-prefix`.
     pub fn requests_to(&self, route: &str) -> Vec<Recorded> {
         self.requests()

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Many files: one process per file against `ingest --jobs 1` and `--jobs N`,
+# for FILES small generated ESS-like files against the SciCat test server
+# (a fast server, so the ingestor's own cost shows), plus the cost of a
+# process that has nothing to do. Prints figures; never part of the tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-target/release/scicat-ingestor}
+EX=target/release/examples
+FILES=${FILES:-1000}
+JOBS=${JOBS:-$(nproc)}
+work=$(mktemp -d)
+server_pid=""
+cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+calc() { awk "BEGIN { print $1 }"; }
+
+start_server() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "$EX/scicat-test-server" "$port" >/dev/null 2>&1 &
+  server_pid=$!
+  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  cat > "$work/config.json" <<JSON
+{"scicat": {"host": "http://127.0.0.1:$port/api/v3", "token": "bench"},
+ "ingestion": {"schemas_directory": "$PWD/tests/data/schemas"},
+ "dataset": {"default_owner_group": "ess"}}
+JSON
+  rm -rf "$work/data/443503/ingestor"
+}
+
+# "label" then a command: wall s, CPU s (user + sys), peak RSS KiB.
+measure() {
+  local label=$1; shift
+  /usr/bin/time -o "$work/t" -f "%e %U %S %M" "$@" >/dev/null 2>"$work/err" || {
+    echo "$label failed:"; tail -5 "$work/err"; exit 1; }
+  read -r wall user sys rss < "$work/t"
+  local cpu; cpu=$(calc "$user + $sys")
+  printf "%-34s %8.1f files/s  %6.2f ms CPU/file  %7.2f s wall  peak RSS %6d KiB\n" \
+    "$label" "$(calc "$FILES / $wall")" "$(calc "$cpu * 1000 / $FILES")" "$wall" "$rss"
+}
+
+echo "== many files: $FILES small ESS-like files, full ingestion against the test server =="
+for i in $(seq "$FILES"); do
+  "$EX/make-fixture" "$work/data/443503/raw/coda_$i.nxs" --run "$((70000 + i))" 2>/dev/null
+done
+per_file() {
+  for f in "$work"/data/443503/raw/*.nxs; do
+    "$BIN" -c "$work/config.json" --nexus-file "$f" >/dev/null 2>&1 || return 1
+  done
+}
+start_server; measure "(a) one process per file" bash -c "$(declare -f per_file); work=$work BIN=$BIN per_file"
+start_server; measure "(b) ingest --jobs 1" "$BIN" ingest -c "$work/config.json" "$work/data" --jobs 1
+start_server; measure "(c) ingest --jobs $JOBS" "$BIN" ingest -c "$work/config.json" "$work/data" --jobs "$JOBS"
+start_server; measure "(c') ingest --jobs $((JOBS * 4))" "$BIN" ingest -c "$work/config.json" "$work/data" --jobs "$((JOBS * 4))"
+start_server; measure "(d) ingest --dry-run --jobs $JOBS" "$BIN" ingest -c "$work/config.json" "$work/data" --jobs "$JOBS" --dry-run
+
+echo "== one process with little to do (mean of 200; where the CPU per process goes) =="
+each() { # label, then a command run 200 times
+  local label=$1; shift
+  /usr/bin/time -o "$work/t" -f "%e %U %S" bash -c 'for _ in $(seq 200); do "$@" >/dev/null 2>&1 || true; done' _ "$@"
+  read -r wall user sys < "$work/t"
+  printf "%-58s %6.2f ms wall  %6.2f ms CPU\n" "$label" "$(calc "$wall * 5")" "$(calc "($user + $sys) * 5")"
+}
+one="$work/data/443503/raw/coda_1.nxs"
+cat > "$work/offline.json" <<JSON
+{"ingestion": {"schemas_directory": "$PWD/demo/schemas"}, "dataset": {"default_owner_group": "ess"}}
+JSON
+cp "$one" "$work/demo_coda_1.nxs"
+each "/bin/true (process start)" /bin/true
+each "--help (static start, argument parsing)" "$BIN" --help
+each "inspect a file (+ HDF5 library start, one file read)" "$BIN" inspect "$one"
+each "dry run, no SciCat host (+ config, schemas, evaluation, hash)" "$BIN" -c "$work/offline.json" --nexus-file "$work/demo_coda_1.nxs" -d
+each "dry run with a host (+ TLS roots, HTTP client, 3 lookups)" "$BIN" -c "$work/config.json" --nexus-file "$one" -d
