@@ -247,8 +247,14 @@ fn missing_paths_are_one_line_reasons_without_hdf5_noise() {
         w.contains("/entry/instrument/name is a dataset, not a group"),
         "{w}"
     );
-    // Without SciCat and without required fields: a clear error.
+    // Without SciCat and without required fields: a clear error that names
+    // what is missing.
     assert_ne!(run.code, 0);
+    let last = run.last_line();
+    assert!(
+        last.contains("required") && last.contains("principalInvestigator"),
+        "{last}"
+    );
 }
 
 #[test]
