@@ -2,8 +2,11 @@
 //!
 //! The flow of one ingestion, one module per stage: [`config`] → [`schema`] →
 //! [`nexus`] → [`evaluate`] (with [`plugin`]s) → [`files`] → [`dataset`] →
-//! [`scicat`]; [`ingest`] runs them in order and [`logging`] reports.
-//! [`tools`] holds the subcommands for schema and plugin authors.
+//! [`upload`] (under the data file's [`claim`], over [`scicat`]); [`ingest`]
+//! runs them in order and [`logging`] reports. [`engine`] loads what is
+//! shared once and ingests file after file from any number of threads;
+//! [`batch`] is the `ingest` command on it. [`tools`] holds the subcommands
+//! for schema and plugin authors.
 
 pub mod batch;
 pub mod claim;
