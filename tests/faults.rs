@@ -483,3 +483,27 @@ fn odd_values_are_reported_though_sent() {
     );
     assert!(sm["odd_text"]["value"].as_str().unwrap().starts_with('S'));
 }
+
+#[test]
+fn a_datablock_never_goes_into_another_owners_dataset() {
+    // Found by the existence check, and behind a 409 (the check missed it).
+    for miss_the_check in [false, true] {
+        let server = ScicatServer::start();
+        let case = Case::new(&server.url);
+        server.state().datasets.push(json!({
+            "pid": PID, "ownerGroup": "somebody_else", "sourceFolder": "/elsewhere",
+            "datasetName": "not ours", "type": "raw",
+        }));
+        if miss_the_check {
+            server.fail("GET datasets/", 404, 1);
+        }
+        let run = case.run();
+        assert_ne!(run.code, 0, "{}", run.stderr);
+        let last = run.last_line();
+        assert!(
+            last.contains("somebody_else") && last.contains("not this file's dataset"),
+            "{last}"
+        );
+        assert!(server.origdatablocks().is_empty(), "no datablock added");
+    }
+}

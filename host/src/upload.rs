@@ -366,7 +366,23 @@ pub fn upload(config: &Config, client: &Client, built: &Built, id: FileId) -> Re
             check_same_owner(&found, built)?;
             (found.pid, false)
         }
-        None => create_dataset(config, client, built, &claim)?,
+        None => {
+            let (pid, fresh) = create_dataset(config, client, built, &claim)?;
+            if !fresh {
+                // A 409: a dataset with this pid exists; it must be this
+                // file's before a datablock goes into it.
+                if let Existence::Present(body) =
+                    client.dataset_by_pid(&pid).map_err(cannot_tell)?
+                {
+                    let found = Found {
+                        pid: pid.clone(),
+                        body: Some(body),
+                    };
+                    check_same_owner(&found, built)?;
+                }
+            }
+            (pid, fresh)
+        }
     };
     if !fresh {
         let blocks = client.datablocks_of(&pid).map_err(|e| {
