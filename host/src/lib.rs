@@ -3,8 +3,10 @@
 //! The flow of one ingestion, one module per stage: [`config`] → [`schema`] →
 //! [`nexus`] → [`evaluate`] (with [`plugin`]s) → [`files`] → [`dataset`] →
 //! [`scicat`]; [`ingest`] runs them in order and [`logging`] reports.
-//! [`tools`] holds the subcommands for schema and plugin authors.
+//! [`tools`] holds the subcommands for schema and plugin authors; [`api`]
+//! the differences between the SciCat API versions.
 
+pub mod api;
 pub mod config;
 pub mod dataset;
 pub mod evaluate;
