@@ -326,9 +326,7 @@ pub fn type_problems(d: &Map<String, Value>, version: ApiVersion) -> Vec<String>
     let mut p = Vec::new();
     for (k, v) in d {
         let bad = match (version, k.as_str()) {
-            (ApiVersion::V3, "type") => (!matches!(v.as_str(), Some("raw" | "derived")))
-                .then_some("must be one of raw, derived"),
-            (ApiVersion::V4, "type") => (!v.is_string()).then_some("must be a string"),
+            (_, "type") => (!v.is_string()).then_some("must be a string"),
             (
                 ApiVersion::V3,
                 "principalInvestigator" | "sampleId" | "instrumentId" | "proposalId",
@@ -359,6 +357,10 @@ pub fn error_text(item: &Value) -> String {
     }
 }
 
+fn prop_of(path: &str) -> &str {
+    path.rsplit('.').next().unwrap_or(path)
+}
+
 fn constraint_lines(item: &Value, prefix: &str, out: &mut Vec<String>) {
     let Some(o) = item.as_object() else { return };
     let Some(prop) = o.get("property").map(crate::evaluate::text) else {
@@ -371,7 +373,16 @@ fn constraint_lines(item: &Value, prefix: &str, out: &mut Vec<String>) {
     };
     if let Some(Value::Object(c)) = o.get("constraints") {
         for msg in c.values() {
-            out.push(format!("{path}: {}", crate::evaluate::text(msg)));
+            let msg = crate::evaluate::text(msg);
+            // Most messages name their property already.
+            if msg
+                .split_whitespace()
+                .any(|w| w == path || w == prop_of(&path))
+            {
+                out.push(msg);
+            } else {
+                out.push(format!("{path}: {msg}"));
+            }
         }
     }
     if let Some(Value::Array(children)) = o.get("children") {
@@ -451,7 +462,7 @@ mod tests {
     #[test]
     fn types_per_version() {
         let d = obj(json!({"type": "custom", "proposalIds": "x", "sampleId": ["a"]}));
-        assert_eq!(type_problems(&d, ApiVersion::V3).len(), 2);
+        assert_eq!(type_problems(&d, ApiVersion::V3).len(), 1);
         assert_eq!(type_problems(&d, ApiVersion::V4).len(), 1);
     }
 
@@ -462,5 +473,7 @@ mod tests {
         ]});
         assert_eq!(error_text(&e), "techniques.0: name must be a string");
         assert_eq!(error_text(&json!("plain")), "plain");
+        let e = json!({"property": "colour", "constraints": {"whitelistValidation": "property colour should not exist"}});
+        assert_eq!(error_text(&e), "property colour should not exist");
     }
 }

@@ -1,4 +1,4 @@
-//! An in-process SciCat (v3) test server over real HTTP.
+//! An in-process SciCat (v3 and v4) test server over real HTTP.
 //!
 //! It serves `proposals/{id}`, `instruments`, `samples`, `datasets` (by pid,
 //! by filter, their origdatablocks), creates datasets and origdatablocks after
@@ -6,7 +6,9 @@
 //! missing required fields and wrong types give 400 with a `message` list),
 //! answers `datasets/isValid` and `auth/login`, records every request, and can
 //! be told to fail: answer N times with a status, delay, or drop the
-//! connection after processing a request.
+//! connection after processing a request. The `/api/v4` routes are in
+//! [`v4`]; they are recorded with the path prefix `v4/` (e.g.
+//! `POST v4/datasets`).
 
 use std::collections::HashMap;
 use std::net::TcpListener as StdListener;
@@ -20,6 +22,9 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value, json};
+
+#[path = "scicat_v4.rs"]
+pub mod v4;
 
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
@@ -68,6 +73,9 @@ pub struct State {
     pub token: Option<String>,
     /// Accepted `auth/login` credentials.
     pub users: Vec<(String, String)>,
+    /// The account may create datasets but not update them (not in the
+    /// ownerGroup): v4 origdatablock POSTs get 403, v3 ones pass.
+    pub no_dataset_update_rights: bool,
     faults: Vec<(String, Fault)>,
     next_id: u64,
 }
@@ -276,6 +284,10 @@ async fn handle(
         .or_else(|| full_path.strip_prefix("/api/v3"))
         .unwrap_or(full_path.trim_start_matches('/'))
         .to_string();
+    let path = match path.strip_prefix("api/v4") {
+        Some(rest) => format!("v4/{}", rest.trim_start_matches('/')),
+        None => path,
+    };
     // Like Express: the route is matched on the raw path, then each segment
     // is decoded (so a pid with an encoded `/` stays one segment).
     let segments: Vec<String> = path
@@ -409,7 +421,28 @@ fn error(status: u16, messages: Vec<String>) -> (u16, Value) {
     )
 }
 
-fn route(
+/// A v3 dataset 400 as the backend answers it: `message` is a JSON-encoded
+/// list of class-validator errors (`property`, `constraints`).
+fn v3_dataset_error(problems: Vec<String>) -> (u16, Value) {
+    let errors: Vec<Value> = problems
+        .iter()
+        .map(|p| {
+            let property = p
+                .strip_prefix("property ")
+                .unwrap_or(p)
+                .split_whitespace()
+                .next()
+                .unwrap_or("");
+            json!({"property": property, "children": [], "constraints": {"isValid": p}})
+        })
+        .collect();
+    (
+        400,
+        json!({"status": 400, "message": Value::Array(errors).to_string()}),
+    )
+}
+
+pub fn route(
     s: &mut State,
     method: &str,
     path: &str,
@@ -444,6 +477,7 @@ fn route(
         }
     }
     match (method, parts) {
+        (_, ["v4", rest @ ..]) => v4::route(s, method, rest, filter, headers, body),
         ("GET", ["proposals", id]) => match s.proposals.get(*id) {
             Some(p) => (200, p.clone()),
             None => error(404, vec![format!("proposal {id} not found")]),
@@ -477,26 +511,9 @@ fn route(
         ("POST", ["datasets"]) => {
             let problems = validate_dataset(body.as_ref());
             if !problems.is_empty() {
-                return error(400, problems);
+                return v3_dataset_error(problems);
             }
-            let mut d = body.unwrap();
-            let pid = match d.get("pid").and_then(|p| p.as_str()) {
-                Some(p) => p.to_string(),
-                None => {
-                    s.next_id += 1;
-                    format!("20.500.12269/test-{:04}", s.next_id)
-                }
-            };
-            if s.datasets.iter().any(|x| x["pid"] == pid.as_str()) {
-                return error(409, vec![format!("dataset {pid} exists already")]);
-            }
-            let now = chrono::Utc::now().to_rfc3339();
-            let o = d.as_object_mut().unwrap();
-            o.insert("pid".into(), json!(pid));
-            o.insert("createdAt".into(), json!(now));
-            o.insert("updatedAt".into(), json!(now));
-            s.datasets.push(d.clone());
-            (201, d)
+            store_dataset(s, body.unwrap())
         }
         ("POST", ["origdatablocks"]) => {
             let problems = validate_origdatablock(body.as_ref());
@@ -538,6 +555,27 @@ fn route(
         }
         _ => error(404, vec![format!("Cannot {method} /api/v3/{path}")]),
     }
+}
+
+/// Stores a validated dataset body (a pid is made up when it has none).
+fn store_dataset(s: &mut State, mut d: Value) -> (u16, Value) {
+    let pid = match d.get("pid").and_then(|p| p.as_str()) {
+        Some(p) => p.to_string(),
+        None => {
+            s.next_id += 1;
+            format!("20.500.12269/test-{:04}", s.next_id)
+        }
+    };
+    if s.datasets.iter().any(|x| x["pid"] == pid.as_str()) {
+        return error(409, vec![format!("dataset {pid} exists already")]);
+    }
+    let now = chrono::Utc::now().to_rfc3339();
+    let o = d.as_object_mut().unwrap();
+    o.insert("pid".into(), json!(pid));
+    o.insert("createdAt".into(), json!(now));
+    o.insert("updatedAt".into(), json!(now));
+    s.datasets.push(d.clone());
+    (201, d)
 }
 
 /// Applies a loopback `where` filter: plain equality on (dotted) keys, and
