@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::fixtures::{self, Ess};
-use support::scicat_server::ScicatServer;
+use support::scicat_server::v4::validate_dataset_v4;
+use support::scicat_server::{ScicatServer, validate_dataset, validate_origdatablock};
 use support::wasm::{example_schemas, plugin_config};
 use support::*;
 
@@ -300,4 +301,237 @@ fn every_body_we_produce_passes_the_real_backend_in_v3_and_v4() {
         failures.join("\n")
     );
     assert!(took < Duration::from_secs(120), "validation took {took:?}");
+}
+
+/// Values every field is set to when varying a body: each JSON type and
+/// blanks.
+fn variants() -> Vec<Value> {
+    vec![
+        json!(12),
+        json!(1.5),
+        json!(true),
+        json!({"a": 1}),
+        json!(["a"]),
+        json!(""),
+        json!("text"),
+        Value::Null,
+    ]
+}
+
+/// More values for the fields whose rule tells them apart (emails, dates,
+/// URLs, lists of objects or strings); `SCICAT_STRICTNESS_FULL=1` tries them
+/// on every field (about three times as long).
+fn special_variants() -> Vec<Value> {
+    vec![
+        json!([1]),
+        json!([]),
+        json!("someone@example.org"),
+        json!("2024-10-28T09:06:41.186Z"),
+        json!("2024-10-28 09:06"),
+        json!("https://example.org/x"),
+    ]
+}
+
+const SPECIAL_FIELDS: &[&str] = &[
+    "ownerEmail",
+    "contactEmail",
+    "sourceFolderHost",
+    "creationTime",
+    "startTime",
+    "endTime",
+    "time",
+    "techniques",
+    "relationships",
+    "keywords",
+    "principalInvestigators",
+    "inputDatasets",
+    "usedSoftware",
+    "jobLogData",
+    "jobParameters",
+    "scientificMetadata",
+    "path",
+];
+
+/// `SCICAT_STRICTNESS_FULL` set (`make test-strictness`): every property
+/// of both versions with every value (about 2000 bodies, a minute or two);
+/// else the fields our bodies have plus an unknown one (a few hundred).
+fn full() -> bool {
+    std::env::var_os("SCICAT_STRICTNESS_FULL").is_some()
+}
+
+/// A valid body varied one field at a time: removed, or set to each of
+/// [`variants`]. `keys` are the other fields to vary in a full run.
+fn varied(base: &Value, keys: &[&str]) -> Vec<(String, Value)> {
+    let full = full();
+    let mut all: Vec<String> = base.as_object().unwrap().keys().cloned().collect();
+    let extra: &[&str] = if full { keys } else { &["colour"] };
+    for k in extra {
+        if !all.iter().any(|a| a == k) {
+            all.push((*k).to_string());
+        }
+    }
+    let mut out = Vec::new();
+    for k in &all {
+        if base.get(k).is_some() {
+            let mut b = base.clone();
+            b.as_object_mut().unwrap().remove(k);
+            out.push((format!("without {k}"), b));
+        }
+        let mut values = variants();
+        if full || SPECIAL_FIELDS.contains(&k.as_str()) {
+            values.extend(special_variants());
+        }
+        for v in values {
+            let mut b = base.clone();
+            b[k] = v.clone();
+            out.push((format!("{k} = {v}"), b));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_test_server_is_as_strict_as_the_real_backend() {
+    setup();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = fixtures::ess_in_tree(tmp.path(), "demo_coda_31010.nxs", &Ess::default());
+    let mut cases: Vec<Vec<(String, &str, Value)>> = Vec::new();
+    for api in VERSIONS {
+        let out = tmp.path().join(format!("base-{api}.json"));
+        dry_run_to(&repo().join("demo/config.json"), &data, api, &out);
+        let base: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        let props: &[&str] = &[
+            "pid",
+            "type",
+            "version",
+            "datasetName",
+            "principalInvestigator",
+            "principalInvestigators",
+            "startTime",
+            "endTime",
+            "creationLocation",
+            "dataFormat",
+            "sampleId",
+            "sampleIds",
+            "instrumentId",
+            "instrumentIds",
+            "proposalId",
+            "proposalIds",
+            "runNumber",
+            "owner",
+            "ownerEmail",
+            "orcidOfOwner",
+            "contactEmail",
+            "sourceFolder",
+            "sourceFolderHost",
+            "size",
+            "packedSize",
+            "numberOfFiles",
+            "numberOfFilesArchived",
+            "creationTime",
+            "validationStatus",
+            "keywords",
+            "description",
+            "classification",
+            "license",
+            "isPublished",
+            "techniques",
+            "sharedWith",
+            "relationships",
+            "datasetlifecycle",
+            "scientificMetadata",
+            "scientificMetadataSchema",
+            "scientificMetadataValid",
+            "comment",
+            "dataQualityMetrics",
+            "ownerGroup",
+            "accessGroups",
+            "instrumentGroup",
+            "inputDatasets",
+            "usedSoftware",
+            "jobParameters",
+            "jobLogData",
+            "colour",
+        ];
+        let mut list = Vec::new();
+        for (i, (what, mut body)) in varied(&base["dataset"], props).into_iter().enumerate() {
+            // Each its own pid: the validator keeps what it accepted.
+            if !what.contains("pid") {
+                body["pid"] = json!(format!("20.500.12269/varied-{i}"));
+            }
+            list.push((what, "dataset", body));
+        }
+        let odb = &base["origdatablock"];
+        let odb_props = &[
+            "datasetId",
+            "size",
+            "chkAlg",
+            "dataFileList",
+            "ownerGroup",
+            "accessGroups",
+            "instrumentGroup",
+            "isPublished",
+            "colour",
+        ];
+        for (what, body) in varied(odb, odb_props) {
+            list.push((what, "origdatablock", body));
+        }
+        let file = &odb["dataFileList"][0];
+        let file_props = &[
+            "path", "size", "time", "chk", "uid", "gid", "perm", "colour",
+        ];
+        for (what, f) in varied(file, file_props) {
+            let mut body = odb.clone();
+            body["dataFileList"][0] = f;
+            list.push((format!("dataFileList[0] {what}"), "origdatablock", body));
+        }
+        cases.push(list);
+    }
+
+    let children: Vec<_> = VERSIONS
+        .iter()
+        .zip(&cases)
+        .map(|(api, list)| {
+            let input = tmp.path().join(format!("varied-{api}.json"));
+            let bodies: Vec<Value> = list
+                .iter()
+                .map(|(_, kind, body)| json!({"kind": kind, "body": body}))
+                .collect();
+            std::fs::write(&input, Value::Array(bodies).to_string()).unwrap();
+            let out = tmp.path().join(format!("varied-result-{api}.json"));
+            (start_validate(api, &[input], &out), out)
+        })
+        .collect();
+    let started = Instant::now();
+    let mut disagree = Vec::new();
+    for ((child, out), (api, list)) in children.into_iter().zip(VERSIONS.iter().zip(&cases)) {
+        let (j, report) = finish_validate(child, &out);
+        let results = j["results"].as_array().unwrap();
+        assert_eq!(results.len(), list.len(), "{report}");
+        for ((what, kind, body), r) in list.iter().zip(results) {
+            let real = r[api]["accepted"] == true;
+            let ours = match (*kind, *api) {
+                ("dataset", "v3") => validate_dataset(Some(body)),
+                ("dataset", _) => validate_dataset_v4(Some(body)),
+                _ => validate_origdatablock(Some(body)),
+            };
+            if real != ours.is_empty() {
+                disagree.push(format!(
+                    "{api} {kind} {what}: backend {} {}, test server {:?}",
+                    r[api]["status"], r[api]["errors"], ours
+                ));
+            }
+        }
+    }
+    eprintln!(
+        "real backend validators: {} varied bodies in {:.1} s",
+        cases.iter().map(Vec::len).sum::<usize>(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        disagree.is_empty(),
+        "{} verdicts differ between the test server and the real backend:\n{}",
+        disagree.len(),
+        disagree.join("\n")
+    );
 }

@@ -160,10 +160,14 @@ const V3_REQUIRED: &[&str] = &[
     "creationTime",
 ];
 
-/// v4: what `CreateDatasetDto` requires (`type` is always set by the
-/// ingestor; owner, principal investigators and location are optional).
+/// v4: what the backend requires (`type` is always set by the ingestor).
+/// `owner` is optional in `CreateDatasetDto` but required by the mongoose
+/// schema: without it the backend answers 500 "Something went wrong" after
+/// validation passed, which would look transient. Principal investigators
+/// and creation location are optional.
 const V4_REQUIRED: &[&str] = &[
     "datasetName",
+    "owner",
     "contactEmail",
     "sourceFolder",
     "creationTime",

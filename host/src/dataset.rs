@@ -248,6 +248,7 @@ pub fn check_dataset(d: &Map<String, Value>, version: ApiVersion) -> Vec<String>
         ],
         ApiVersion::V4 => &[
             "datasetName",
+            "owner",
             "contactEmail",
             "sourceFolder",
             "creationTime",
@@ -575,21 +576,18 @@ mod tests {
     fn required_fields_follow_the_version() {
         let mut hl = complete();
         let o = hl.as_object_mut().unwrap();
-        o.remove("owner");
         o.remove("creationLocation");
         o.remove("principalInvestigator");
         let opts = DatasetOptions::default();
-        assert!(
-            full_in(
-                ApiVersion::V4,
-                &fields(hl.clone()),
-                &[],
-                &[],
-                &opts,
-                &mut Vec::new()
-            )
-            .is_ok()
+        let v4 = full_in(
+            ApiVersion::V4,
+            &fields(hl.clone()),
+            &[],
+            &[],
+            &opts,
+            &mut Vec::new(),
         );
+        assert!(v4.is_ok(), "{v4:?}");
         let e = full_in(
             ApiVersion::V3,
             &fields(hl.clone()),
@@ -601,10 +599,13 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            e.contains("owner") && e.contains("principalInvestigator"),
+            e.contains("creationLocation") && e.contains("principalInvestigator"),
             "{e}"
         );
-        hl.as_object_mut().unwrap().remove("datasetName");
+        // v4 stores no dataset without an owner (a 500), nor an empty name.
+        let o = hl.as_object_mut().unwrap();
+        o.remove("owner");
+        o.insert("datasetName".into(), json!(""));
         let e = full_in(
             ApiVersion::V4,
             &fields(hl),
@@ -615,6 +616,6 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("datasetName"), "{e}");
+        assert!(e.contains("datasetName") && e.contains("owner"), "{e}");
     }
 }
