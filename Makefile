@@ -1,13 +1,14 @@
 # The two commands of the README:
 #   make demo   dry run of the bundled example: prints what would be uploaded
-#   make test   the whole test suite (what CI runs)
+#   make test   the whole test suite (what CI runs; also sets up the real
+#               SciCat backend validator, which needs Node 20+ and npm)
 # Both install what is missing first (cmake >= 3.26, the wasm32-wasip2 target).
 
 SHELL := /bin/bash
 SETUP = eval "$$(scripts/setup.sh)"
 DEMO_FILE = $(CURDIR)/demo/out/443503/raw/demo_coda_31010.nxs
 
-.PHONY: demo test lint build release bench clean-demo plugins plugin-demo plugin-cases
+.PHONY: demo test test-strictness lint build release bench clean-demo plugins plugin-demo plugin-cases
 
 demo:
 	@echo "building (the first build compiles HDF5 and wasmtime: a few minutes)..."
@@ -15,8 +16,23 @@ demo:
 	@target/debug/examples/make-fixture $(DEMO_FILE)
 	@target/debug/scicat-ingestor -c demo/config.json --nexus-file $(DEMO_FILE) --dry-run
 
+# The real SciCat backend's validation code (tests/backend_validator.rs runs
+# every body we produce through it): setup.sh copies the backend and installs
+# its npm packages into a cache folder the first time (~30 s, ~420 MB, needs
+# Node 20+, npm and the npm registry), afterwards it only checks (~0.2 s). The
+# shared folder is only read.
+SCICAT_BACKEND_VALIDATOR ?= $(abspath $(CURDIR)/../shared/scicat-backend-validator)
+SCICAT_VALIDATOR_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/scicat-backend-validator
+export SCICAT_BACKEND_VALIDATOR SCICAT_VALIDATOR_DIR
+VALIDATOR_SETUP = bash $(SCICAT_BACKEND_VALIDATOR)/setup.sh $(SCICAT_VALIDATOR_DIR) </dev/null
+
 test:
-	@$(SETUP) && cargo test --workspace
+	@$(SETUP) && $(VALIDATOR_SETUP) && cargo test --workspace
+
+# The test server's verdicts against the real backend's on every property of
+# both API versions with every kind of value (a minute or two).
+test-strictness:
+	@$(SETUP) && $(VALIDATOR_SETUP) && SCICAT_STRICTNESS_FULL=1 cargo test -p scicat-ingestor --test backend_validator -- --nocapture
 
 lint:
 	@$(SETUP) && cargo fmt --all -- --check && cargo clippy --all-targets -- -D warnings

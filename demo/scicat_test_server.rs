@@ -1,7 +1,8 @@
 //! Runs the tests' in-process SciCat test server on its own, for trying the
 //! ingestor by hand: `scicat-test-server [PORT]`. It knows the proposals and
-//! instruments of the ESS examples, validates bodies like the real backend,
-//! and prints every request (and the created datasets and datablocks) as it
+//! instruments of the ESS examples, serves `/api/v3` and `/api/v4` (datasets
+//! and origdatablocks), judges bodies like the real backend, and prints
+//! every request (and the created datasets and datablocks) as it
 //! goes. Stop it with Ctrl-C.
 
 #[allow(dead_code)]
@@ -14,7 +15,11 @@ fn main() {
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
     let server = scicat_server::ScicatServer::start_on(port);
-    eprintln!("SciCat test server at {}  (Ctrl-C to stop)", server.url);
+    eprintln!(
+        "SciCat test server at {} (datasets and origdatablocks also under {})  (Ctrl-C to stop)",
+        server.url,
+        server.url.replace("/api/v3", "/api/v4")
+    );
     let mut seen = 0;
     loop {
         std::thread::sleep(std::time::Duration::from_millis(200));

@@ -329,6 +329,10 @@ pub struct ScicatOptions {
     pub verify: bool,
     pub health_endpoint: String,
     pub api_endpoints: ApiEndpoints,
+    /// Dataset API: `v3` (default), `v4`, or `auto` (asks the server once).
+    pub api_version: String,
+    /// The `/api/v4` base when a site does not serve it next to `host`.
+    pub host_v4: String,
 }
 
 impl Default for ScicatOptions {
@@ -344,6 +348,8 @@ impl Default for ScicatOptions {
             verify: true,
             health_endpoint: String::new(),
             api_endpoints: ApiEndpoints::default(),
+            api_version: "v3".into(),
+            host_v4: String::new(),
         }
     }
 }
@@ -565,6 +571,13 @@ fn check_values(c: &Config, path: &Path) -> Result<()> {
         bail!(
             "{}: `scicat.timeout` is {t}: give the seconds per request, from 0 (the default of 30 s) to {MAX_TIMEOUT_S}",
             path.display()
+        );
+    }
+    if crate::api::ApiChoice::parse(&c.scicat.api_version).is_none() {
+        bail!(
+            "{}: `scicat.api_version` is {:?}: use \"v3\", \"v4\" or \"auto\"",
+            path.display(),
+            c.scicat.api_version
         );
     }
     if fh.data_file_open_max_tries == 0 {

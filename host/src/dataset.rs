@@ -6,57 +6,15 @@
 use anyhow::{Result, bail};
 use serde_json::{Map, Value, json};
 
+use crate::api::{self, ApiVersion};
 use crate::config::DatasetOptions;
 use crate::evaluate::Fields;
 use crate::files::FileEntry;
 
 /// Properties the v3 dataset body accepts; anything else is rejected.
-pub const DATASET_PROPERTIES: &[&str] = &[
-    "pid",
-    "type",
-    "version",
-    "datasetName",
-    "principalInvestigator",
-    "startTime",
-    "endTime",
-    "creationLocation",
-    "dataFormat",
-    "sampleId",
-    "instrumentId",
-    "proposalId",
-    "runNumber",
-    "owner",
-    "ownerEmail",
-    "orcidOfOwner",
-    "contactEmail",
-    "sourceFolder",
-    "sourceFolderHost",
-    "size",
-    "packedSize",
-    "numberOfFiles",
-    "numberOfFilesArchived",
-    "creationTime",
-    "validationStatus",
-    "keywords",
-    "description",
-    "classification",
-    "license",
-    "isPublished",
-    "techniques",
-    "sharedWith",
-    "relationships",
-    "datasetlifecycle",
-    "scientificMetadata",
-    "scientificMetadataSchema",
-    "scientificMetadataValid",
-    "comment",
-    "dataQualityMetrics",
-    "ownerGroup",
-    "accessGroups",
-    "instrumentGroup",
-];
+pub const DATASET_PROPERTIES: &[&str] = crate::api::V3_PROPERTIES;
 
-/// Fields the ingestor insists on before any upload.
+/// Fields the ingestor insists on before a v3 upload.
 pub const REQUIRED: &[&str] = &[
     "datasetName",
     "principalInvestigator",
@@ -87,6 +45,7 @@ pub fn assemble(
     files: &[FileEntry],
     sample_ids: &[String],
     opts: &DatasetOptions,
+    version: ApiVersion,
     warnings: &mut Vec<String>,
 ) -> Result<Map<String, Value>> {
     let mut d = fields.high_level.clone();
@@ -132,7 +91,9 @@ pub fn assemble(
         ("accessGroups", json!(opts.default_access_groups)),
     ];
     for (k, v) in defaults {
-        if is_empty(d.get(k)) {
+        // A schema may set the v4 name of the field instead.
+        let v4 = api::field_in(ApiVersion::V4, k);
+        if is_empty(d.get(k)) && is_empty(d.get(v4)) {
             if is_empty(Some(&v)) {
                 d.remove(k);
             } else {
@@ -142,21 +103,24 @@ pub fn assemble(
         }
     }
 
-    match sample_ids {
-        [] => {}
-        [first, rest @ ..] => {
-            if !is_empty(d.get("sampleId")) {
-                log::info!("the schema sets sampleId; the sample query's {first} is not used");
-            } else {
-                if !rest.is_empty() {
-                    warnings.push(format!(
-                        "{} samples match; sampleId takes the first, {first} (others: {})",
-                        sample_ids.len(),
-                        rest.join(", ")
-                    ));
-                }
-                d.insert("sampleId".into(), Value::String(first.clone()));
+    let schema_sets_sample = !is_empty(d.get("sampleId")) || !is_empty(d.get("sampleIds"));
+    match (sample_ids, version) {
+        ([], _) => {}
+        ([first, ..], _) if schema_sets_sample => {
+            log::info!("the schema sets the sample; the sample query's {first} is not used");
+        }
+        (all, ApiVersion::V4) => {
+            d.insert("sampleIds".into(), json!(all));
+        }
+        ([first, rest @ ..], ApiVersion::V3) => {
+            if !rest.is_empty() {
+                warnings.push(format!(
+                    "{} samples match; SciCat API v3 takes one sampleId: the first, {first} (others: {}; scicat.api_version v4 sends them all)",
+                    sample_ids.len(),
+                    rest.join(", ")
+                ));
             }
+            d.insert("sampleId".into(), Value::String(first.clone()));
         }
     }
 
@@ -170,17 +134,25 @@ pub fn assemble(
     Ok(d)
 }
 
-/// Drops fields SciCat does not know (with a warning) and fails, naming
-/// them, when required fields are missing. Runs after any plugin transform.
-pub fn finalize(d: &mut Map<String, Value>, warnings: &mut Vec<String>) -> Result<()> {
+/// Puts the fields in the shape of `version`, drops fields SciCat does not
+/// know (with a warning) and fails, naming them, when required fields are
+/// missing. Runs after any plugin transform (plugins see one shape, v3 names
+/// or whatever they set, whatever the version).
+pub fn finalize(
+    d: &mut Map<String, Value>,
+    version: ApiVersion,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    api::reshape(d, version, warnings);
     let unknown: Vec<String> = d
         .keys()
-        .filter(|k| !DATASET_PROPERTIES.contains(&k.as_str()))
+        .filter(|k| !version.properties().contains(&k.as_str()))
         .cloned()
         .collect();
     if !unknown.is_empty() {
         warnings.push(format!(
-            "SciCat datasets have no field{} {}: dropped (the backend would reject the dataset)",
+            "SciCat API {} datasets have no field{} {}: dropped (the backend would reject the dataset)",
+            version.name(),
             if unknown.len() > 1 { "s" } else { "" },
             unknown.join(", ")
         ));
@@ -189,12 +161,16 @@ pub fn finalize(d: &mut Map<String, Value>, warnings: &mut Vec<String>) -> Resul
         }
     }
 
-    check_required(d)
+    check_required(d, version)
 }
 
-/// Fails, naming them, when required fields are missing from `d`.
-pub fn check_required(d: &Map<String, Value>) -> Result<()> {
-    let missing: Vec<&str> = REQUIRED
+/// Fails, naming them, when fields `version` requires are missing from `d`
+/// (written with either version's names).
+pub fn check_required(d: &Map<String, Value>, version: ApiVersion) -> Result<()> {
+    let mut d = d.clone();
+    api::reshape(&mut d, version, &mut Vec::new());
+    let missing: Vec<&str> = version
+        .required()
         .iter()
         .copied()
         .filter(|k| is_empty(d.get(*k)))
@@ -250,24 +226,37 @@ fn iso_ok(s: &str) -> bool {
     crate::evaluate::to_date(&Value::String(s.to_string())).is_ok()
 }
 
-/// What the v3 backend would reject in a dataset body (empty when none).
-pub fn check_dataset(d: &Map<String, Value>) -> Vec<String> {
+/// What the backend of `version` would reject in a dataset body (empty
+/// when none).
+pub fn check_dataset(d: &Map<String, Value>, version: ApiVersion) -> Vec<String> {
     let mut p = Vec::new();
     for k in d.keys() {
-        if !DATASET_PROPERTIES.contains(&k.as_str()) {
+        if !version.properties().contains(&k.as_str()) {
             p.push(format!("property {k} should not exist"));
         }
     }
-    for k in [
-        "datasetName",
-        "principalInvestigator",
-        "creationLocation",
-        "owner",
-        "contactEmail",
-        "sourceFolder",
-        "creationTime",
-        "ownerGroup",
-    ] {
+    let required: &[&str] = match version {
+        ApiVersion::V3 => &[
+            "datasetName",
+            "principalInvestigator",
+            "creationLocation",
+            "owner",
+            "contactEmail",
+            "sourceFolder",
+            "creationTime",
+            "ownerGroup",
+        ],
+        ApiVersion::V4 => &[
+            "datasetName",
+            "owner",
+            "contactEmail",
+            "sourceFolder",
+            "creationTime",
+            "ownerGroup",
+            "type",
+        ],
+    };
+    for k in required.iter().copied() {
         if is_empty(d.get(k)) {
             p.push(format!(
                 "{k} is missing{}",
@@ -279,27 +268,14 @@ pub fn check_dataset(d: &Map<String, Value>) -> Vec<String> {
             ));
         }
     }
+    p.extend(api::type_problems(d, version));
     for (k, v) in d {
         let bad = match k.as_str() {
-            "pid"
-            | "type"
-            | "datasetName"
-            | "principalInvestigator"
-            | "creationLocation"
-            | "owner"
-            | "sourceFolder"
-            | "ownerGroup"
-            | "sampleId"
-            | "instrumentId"
-            | "proposalId"
-            | "runNumber"
-            | "description"
-            | "orcidOfOwner"
-            | "dataFormat"
-            | "sourceFolderHost"
-            | "license"
-            | "comment"
-            | "instrumentGroup" => (!v.is_string()).then_some("must be a string"),
+            "pid" | "datasetName" | "creationLocation" | "owner" | "sourceFolder"
+            | "ownerGroup" | "runNumber" | "description" | "orcidOfOwner" | "dataFormat"
+            | "sourceFolderHost" | "license" | "comment" | "instrumentGroup" => {
+                (!v.is_string()).then_some("must be a string")
+            }
             "keywords" | "accessGroups" | "sharedWith" => {
                 (!v.as_array().is_some_and(|a| a.iter().all(Value::is_string)))
                     .then_some("must be a list of strings")
@@ -345,8 +321,19 @@ mod tests {
         opts: &DatasetOptions,
         w: &mut Vec<String>,
     ) -> Result<Map<String, Value>> {
-        let mut d = assemble(f, files, samples, opts, w)?;
-        finalize(&mut d, w)?;
+        full_in(ApiVersion::V3, f, files, samples, opts, w)
+    }
+
+    fn full_in(
+        version: ApiVersion,
+        f: &Fields,
+        files: &[FileEntry],
+        samples: &[String],
+        opts: &DatasetOptions,
+        w: &mut Vec<String>,
+    ) -> Result<Map<String, Value>> {
+        let mut d = assemble(f, files, samples, opts, version, w)?;
+        finalize(&mut d, version, w)?;
         Ok(d)
     }
 
@@ -404,7 +391,11 @@ mod tests {
         assert_eq!(d["instrumentId"], json!("inst"));
         assert!(!d.contains_key("proposalId"), "empty defaults are not sent");
         assert_eq!(d["pid"], json!("20.500.12269/abc"));
-        assert!(check_dataset(&d).is_empty(), "{:?}", check_dataset(&d));
+        assert!(
+            check_dataset(&d, ApiVersion::V3).is_empty(),
+            "{:?}",
+            check_dataset(&d, ApiVersion::V3)
+        );
     }
 
     #[test]
@@ -498,12 +489,12 @@ mod tests {
     fn body_checks_mirror_the_backend() {
         let mut d = complete().as_object().unwrap().clone();
         d.insert("ownerGroup".into(), json!("g"));
-        assert!(check_dataset(&d).is_empty());
+        assert!(check_dataset(&d, ApiVersion::V3).is_empty());
         d.insert("ownerEmail".into(), json!(""));
         d.insert("contactEmail".into(), json!("a@b.org;c@d.org"));
         d.insert("size".into(), json!("12"));
         d.insert("keywords".into(), json!([1]));
-        let p = check_dataset(&d);
+        let p = check_dataset(&d, ApiVersion::V3);
         assert_eq!(p.len(), 3, "{p:?}");
     }
 
@@ -519,5 +510,112 @@ mod tests {
         assert_eq!(b["ownerGroup"], json!("g"));
         assert_eq!(b["accessGroups"], json!(["a"]));
         assert_eq!(b["dataFileList"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn v4_bodies_use_lists_and_send_every_sample() {
+        let opts = DatasetOptions {
+            default_owner_group: "og".into(),
+            default_instrument_id: "inst".into(),
+            ..Default::default()
+        };
+        let mut hl = complete();
+        hl["proposalId"] = json!(443503);
+        let mut w = Vec::new();
+        let d = full_in(
+            ApiVersion::V4,
+            &fields(hl),
+            &[file(1)],
+            &["s1".into(), "s2".into()],
+            &opts,
+            &mut w,
+        )
+        .unwrap();
+        assert_eq!(d["sampleIds"], json!(["s1", "s2"]));
+        assert_eq!(d["proposalIds"], json!(["443503"]));
+        assert_eq!(d["instrumentIds"], json!(["inst"]));
+        assert_eq!(d["principalInvestigators"], json!(["p"]));
+        for k in [
+            "sampleId",
+            "proposalId",
+            "instrumentId",
+            "principalInvestigator",
+        ] {
+            assert!(!d.contains_key(k), "{k} left in a v4 body");
+        }
+        assert!(w.is_empty(), "{w:?}");
+        assert!(
+            check_dataset(&d, ApiVersion::V4).is_empty(),
+            "{:?}",
+            check_dataset(&d, ApiVersion::V4)
+        );
+        assert!(!check_dataset(&d, ApiVersion::V3).is_empty());
+    }
+
+    #[test]
+    fn a_default_does_not_add_to_a_v4_field_the_schema_sets() {
+        let opts = DatasetOptions {
+            default_instrument_id: "inst".into(),
+            ..Default::default()
+        };
+        let mut hl = complete();
+        hl["instrumentIds"] = json!(["mine"]);
+        let d = full_in(
+            ApiVersion::V4,
+            &fields(hl),
+            &[],
+            &[],
+            &opts,
+            &mut Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(d["instrumentIds"], json!(["mine"]));
+    }
+
+    #[test]
+    fn required_fields_follow_the_version() {
+        let mut hl = complete();
+        let o = hl.as_object_mut().unwrap();
+        o.remove("creationLocation");
+        o.remove("principalInvestigator");
+        let opts = DatasetOptions::default();
+        let v4 = full_in(
+            ApiVersion::V4,
+            &fields(hl.clone()),
+            &[],
+            &[],
+            &opts,
+            &mut Vec::new(),
+        );
+        assert!(v4.is_ok(), "{v4:?}");
+        let e = full_in(
+            ApiVersion::V3,
+            &fields(hl.clone()),
+            &[],
+            &[],
+            &opts,
+            &mut Vec::new(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("creationLocation") && e.contains("principalInvestigator"),
+            "{e}"
+        );
+        // v4 stores no dataset without an owner (a 500), nor an empty name.
+        let o = hl.as_object_mut().unwrap();
+        o.remove("owner");
+        o.insert("datasetName".into(), json!(""));
+        let e = full_in(
+            ApiVersion::V4,
+            &fields(hl),
+            &[],
+            &[],
+            &opts,
+            &mut Vec::new(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("datasetName") && e.contains("owner"), "{e}");
     }
 }

@@ -47,6 +47,11 @@ pub trait ScFetch {
     fn failure(&self) -> Option<String> {
         None
     }
+    /// The dataset API this server was found to speak; `None` without a
+    /// server (the config's choice then decides).
+    fn api_version(&self) -> Option<crate::api::ApiVersion> {
+        None
+    }
 }
 
 /// The parts of a schema plugin the evaluator calls.

@@ -50,6 +50,8 @@ pub enum Outcome {
 pub struct Built {
     pub schema_id: String,
     pub data_path: PathBuf,
+    /// The API version the bodies are shaped for.
+    pub api: crate::api::ApiVersion,
     pub dataset: Map<String, Value>,
     pub files: Vec<files::ListedFile>,
     pub warnings: Vec<String>,
@@ -111,6 +113,9 @@ pub fn connect(config: &Config) -> Result<Option<Client>> {
         }
         client.login(&sc.username, &sc.password)?;
     }
+    client
+        .choose_api(&sc.api_version)
+        .map_err(|e| anyhow!("{e} (scicat.api_version auto asks before anything is sent)"))?;
     Ok(Some(client))
 }
 
@@ -155,6 +160,9 @@ pub fn build(
         schema.file.display()
     );
 
+    let api = sc
+        .api_version()
+        .unwrap_or_else(|| crate::api::offline_version(&config.scicat.api_version));
     let sample_ids = sample_ids(schema, &nexus, sc);
 
     let ingestor_dir = &fh.ingestor_files_directory;
@@ -206,7 +214,7 @@ pub fn build(
     // Without a plugin that could still add them, missing required fields are
     // known now: fail before hashing a possibly huge file.
     if plugin.is_none() {
-        dataset::check_required(&fields.high_level)?;
+        dataset::check_required(&fields.high_level, api)?;
     }
 
     let done = match req.done_writing_message_file.as_deref() {
@@ -233,6 +241,7 @@ pub fn build(
         &entries,
         &sample_ids,
         &config.dataset,
+        api,
         &mut warnings,
     );
     flush(&warnings);
@@ -242,12 +251,13 @@ pub fn build(
             .transform(d)
             .map_err(|e| anyhow!("{e}; nothing was uploaded"))?;
     }
-    let finalized = dataset::finalize(&mut d, &mut warnings);
+    let finalized = dataset::finalize(&mut d, api, &mut warnings);
     flush(&warnings);
     finalized?;
     Ok(Built {
         schema_id: schema.id.clone(),
         data_path,
+        api,
         dataset: d,
         files: listed,
         warnings,
@@ -350,11 +360,18 @@ pub(crate) fn ingest_one(
         .map(str::to_string);
     if req.dry_run {
         let odb = origdatablock(config, &built, pid.as_deref())?;
-        let problems = dataset::check_dataset(&built.dataset);
+        let problems = dataset::check_dataset(&built.dataset, built.api);
         if !problems.is_empty() {
-            log::warn!("SciCat would reject this dataset: {}", problems.join("; "));
+            log::warn!(
+                "SciCat (API {}) would reject this dataset: {}",
+                built.api.name(),
+                problems.join("; ")
+            );
         }
-        log::info!("dry run: nothing is sent to SciCat");
+        log::info!(
+            "dry run: nothing is sent to SciCat (bodies for API {})",
+            built.api.name()
+        );
         return Ok(Outcome::DryRun(json!({
             "schema": built.schema_id,
             "dataset": built.dataset,
@@ -363,7 +380,7 @@ pub(crate) fn ingest_one(
     }
     let client = client.expect("checked above");
     // Everything that can be checked locally is checked before the first POST.
-    let problems = dataset::check_dataset(&built.dataset);
+    let problems = dataset::check_dataset(&built.dataset, built.api);
     if !problems.is_empty() {
         bail!(
             "SciCat would reject the dataset, nothing was uploaded: {}",

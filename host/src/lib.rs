@@ -6,8 +6,10 @@
 //! runs them in order and [`logging`] reports. [`engine`] loads what is
 //! shared once and ingests file after file from any number of threads;
 //! [`batch`] is the `ingest` command on it. [`tools`] holds the subcommands
-//! for schema and plugin authors.
+//! for schema and plugin authors; [`api`] the differences between the SciCat
+//! API versions.
 
+pub mod api;
 pub mod batch;
 pub mod claim;
 pub mod config;

@@ -2,7 +2,9 @@
 //! authenticates (token or username/password login), retries reads, and turns
 //! the backend's answers into messages a user can act on. The token and the
 //! configured headers are only ever sent to the configured host; redirects are
-//! never followed, so nothing can be bounced to another one.
+//! never followed, so nothing can be bounced to another one. Datasets and
+//! origdatablocks go to the API version the run talks (see [`crate::api`]);
+//! everything else stays on v3.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -11,6 +13,7 @@ use reqwest::Url;
 use reqwest::blocking::{Client as Http, RequestBuilder, Response};
 use serde_json::{Value, json};
 
+use crate::api::{ApiChoice, ApiVersion};
 use crate::config::{ApiEndpoints, ScicatOptions, Secret};
 use crate::evaluate::ScFetch;
 
@@ -180,6 +183,9 @@ pub struct Client {
     token: Secret,
     headers: Vec<(String, String)>,
     endpoints: ApiEndpoints,
+    /// The dataset API this client talks, and the `/api/v4` base.
+    api: ApiVersion,
+    base_v4: Option<Url>,
     pub backoff: Backoff,
     health: Mutex<Health>,
 }
@@ -207,12 +213,13 @@ pub fn backend_message(body: &str) -> String {
     let list = |items: &Vec<Value>| {
         items
             .iter()
-            .map(crate::evaluate::text)
+            .map(crate::api::error_text)
             .collect::<Vec<_>>()
             .join("; ")
     };
     let text = match msg {
         Some(Value::Array(items)) => list(items),
+        // v3 dataset errors: a JSON-encoded list of class-validator errors.
         Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
             Ok(Value::Array(items)) => list(&items),
             _ => s.clone(),
@@ -306,10 +313,20 @@ impl Client {
         }
         if base.path().contains("/api/v4") {
             log::warn!(
-                "scicat.host {} is a v4 API base: this ingestor sends v3 bodies (what deployed facilities run), which v4 rejects; use the /api/v3 base",
+                "scicat.host {} is a v4 API base: scicat.host is the /api/v3 base (proposals, instruments, samples and login are only there); set scicat.api_version to v4 to send datasets to v4",
                 redact_url(base.as_str())
             );
         }
+        let base_v4 = v4_base(&base, &opts.host_v4)?;
+        let api = match ApiChoice::parse(&opts.api_version) {
+            Some(ApiChoice::Fixed(ApiVersion::V4)) if base_v4.is_none() => anyhow::bail!(
+                "scicat.api_version is v4 but the v4 base cannot be derived from scicat.host {} (no /api/v3 in it): set scicat.host_v4",
+                redact_url(base.as_str())
+            ),
+            Some(ApiChoice::Fixed(v)) => v,
+            // Until `choose_api` has asked the server.
+            _ => ApiVersion::V3,
+        };
         if !opts.verify {
             log::warn!(
                 "scicat.verify is false: TLS certificates of {} are NOT checked",
@@ -333,6 +350,8 @@ impl Client {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             endpoints: opts.api_endpoints.clone(),
+            api,
+            base_v4,
             backoff: Backoff::default(),
             health: Mutex::new(Health::default()),
         })
@@ -340,6 +359,52 @@ impl Client {
 
     pub fn has_token(&self) -> bool {
         !self.token.is_empty()
+    }
+
+    /// The dataset API this client talks.
+    pub fn api_version(&self) -> ApiVersion {
+        self.api
+    }
+
+    /// The base an endpoint (by name) lives under in the API talked.
+    fn base_of(&self, name: &str) -> &Url {
+        match &self.base_v4 {
+            Some(v4) if self.api.serves(name) => v4,
+            _ => &self.base,
+        }
+    }
+
+    /// Settles `scicat.api_version`: `auto` asks the server once whether
+    /// `/api/v4/datasets` answers (any answer but 404 means it is served).
+    pub fn choose_api(&mut self, choice: &str) -> ScResult<ApiVersion> {
+        if ApiChoice::parse(choice) != Some(ApiChoice::Auto) {
+            log::info!("SciCat API {} (scicat.api_version)", self.api.name());
+            return Ok(self.api);
+        }
+        let Some(v4) = self.base_v4.clone() else {
+            log::info!(
+                "SciCat API v3 (scicat.api_version auto: no /api/v3 in scicat.host to derive the v4 base from; set scicat.host_v4)"
+            );
+            return Ok(ApiVersion::V3);
+        };
+        let path = self.endpoints.datasets.trim_start_matches('/').to_string();
+        let url = format!("{v4}{path}?filter={}", quote(r#"{"limits":{"limit":1}}"#));
+        let (version, why) = match self.get("ask whether SciCat serves API v4", &url) {
+            Ok(_) => (ApiVersion::V4, "answered".to_string()),
+            Err(e) if e.status() == Some(404) => (ApiVersion::V3, "answered 404".to_string()),
+            Err(e @ ScicatError::Status { .. }) => (
+                ApiVersion::V4,
+                format!("answered {}", e.status().unwrap_or(0)),
+            ),
+            Err(e) => return Err(e),
+        };
+        log::info!(
+            "SciCat API {} (scicat.api_version auto: {} {why})",
+            version.name(),
+            redact_url(&format!("{v4}{path}"))
+        );
+        self.api = version;
+        Ok(version)
     }
 
     /// The configured API base, without credentials (for messages).
@@ -360,7 +425,7 @@ impl Client {
             .find(|(n, _)| *n == name)
             .map(|(_, p)| p.to_string())
             .unwrap_or_else(|| name.to_string());
-        let mut u = format!("{}{}", self.base, path.trim_start_matches('/'));
+        let mut u = format!("{}{}", self.base_of(name), path.trim_start_matches('/'));
         if !rest.is_empty() {
             if !rest.starts_with('?') {
                 u.push('/');
@@ -389,9 +454,14 @@ impl Client {
     }
 
     fn same_host(&self, url: &Url) -> bool {
-        url.scheme() == self.base.scheme()
-            && url.host_str() == self.base.host_str()
-            && url.port_or_known_default() == self.base.port_or_known_default()
+        // The v4 base is configured too (scicat.host_v4), so it is trusted.
+        std::iter::once(&self.base)
+            .chain(self.base_v4.as_ref())
+            .any(|b| {
+                url.scheme() == b.scheme()
+                    && url.host_str() == b.host_str()
+                    && url.port_or_known_default() == b.port_or_known_default()
+            })
     }
 
     fn request(&self, method: reqwest::Method, url: &Url) -> RequestBuilder {
@@ -638,10 +708,20 @@ impl Client {
         )
     }
 
-    /// GET `datasets/{pid}/origdatablocks`.
+    /// GET `datasets/{pid}/origdatablocks` (v4 has no such route: there
+    /// `origdatablocks?filter={"where":{"datasetId": pid}}`).
     pub fn datablocks_of(&self, pid: &str) -> ScResult<Vec<Value>> {
         let what = "list the dataset's origdatablocks";
-        let url = self.endpoint("datasets", &format!("{}/origdatablocks", quote(pid)));
+        let url = match self.api {
+            ApiVersion::V3 => self.endpoint("datasets", &format!("{}/origdatablocks", quote(pid))),
+            ApiVersion::V4 => {
+                let filter = json!({"where": {"datasetId": pid}});
+                self.endpoint(
+                    "origdatablocks",
+                    &format!("?filter={}", quote(&filter.to_string())),
+                )
+            }
+        };
         match self.get(what, &url)? {
             Value::Array(items) => Ok(items),
             Value::Null => Ok(Vec::new()),
@@ -659,11 +739,34 @@ impl Client {
 
     /// POST `origdatablocks`.
     pub fn create_origdatablock(&self, body: &Value) -> ScResult<Value> {
-        self.post(
+        let res = self.post(
             "create origdatablock",
             &self.endpoint("origdatablocks", ""),
             body,
-        )
+        );
+        match res {
+            // v4 also wants update rights on the dataset, which an account
+            // allowed to create datasets for a group it is not in lacks.
+            Err(ScicatError::Status {
+                what,
+                method,
+                url,
+                status: 403,
+                message,
+            }) if self.api == ApiVersion::V4 => Err(ScicatError::Status {
+                what,
+                method,
+                url,
+                status: 403,
+                message: format!(
+                    "{message} (API v4 needs update rights on dataset {}: an account in the dataset's ownerGroup or an admin group; v3 accepts an account that may only create datasets)",
+                    body.get("datasetId")
+                        .map(crate::evaluate::text)
+                        .unwrap_or_default()
+                ),
+            }),
+            other => other,
+        }
     }
 
     /// POST `datasets/isValid`: whether the backend would accept `body`.
@@ -696,6 +799,10 @@ impl<'a> FileReads<'a> {
 }
 
 impl ScFetch for FileReads<'_> {
+    fn api_version(&self) -> Option<ApiVersion> {
+        Some(self.client.api)
+    }
+
     fn failure(&self) -> Option<String> {
         self.failure
             .lock()
@@ -751,6 +858,32 @@ impl ScFetch for NoScicat {
     fn get_json(&self, url: &str) -> Result<Value, String> {
         Err(format!("cannot GET {url}: scicat.host is not configured"))
     }
+}
+
+/// The `/api/v4` base: `host_v4` when set, else `base` with its `/api/v3`
+/// replaced (`None` when it has none).
+fn v4_base(base: &Url, host_v4: &str) -> anyhow::Result<Option<Url>> {
+    let mut u = if host_v4.trim().is_empty() {
+        let path = base.path();
+        let Some(i) = path.rfind("/api/v3") else {
+            return Ok(None);
+        };
+        let mut u = base.clone();
+        u.set_path(&format!("{}/api/v4{}", &path[..i], &path[i + 7..]));
+        u
+    } else {
+        Url::parse(host_v4.trim()).map_err(|e| {
+            anyhow::anyhow!(
+                "scicat.host_v4 {:?} is not a valid URL: {e}",
+                redact_url(host_v4.trim())
+            )
+        })?
+    };
+    if !u.path().ends_with('/') {
+        let p = format!("{}/", u.path());
+        u.set_path(&p);
+    }
+    Ok(Some(u))
 }
 
 /// URL-encodes a path segment or query value.
@@ -862,6 +995,58 @@ mod tests {
         opts.api_endpoints.proposals = "proposals-v2".into();
         let c = Client::new(&opts).unwrap();
         assert_eq!(c.resolve("proposals/1"), "http://h/api/v3/proposals-v2/1");
+    }
+
+    #[test]
+    fn datasets_and_datablocks_follow_the_api_version() {
+        let mut opts = ScicatOptions {
+            host: "https://sc.example.org/api/v3".into(),
+            api_version: "v4".into(),
+            ..Default::default()
+        };
+        let c = Client::new(&opts).unwrap();
+        assert_eq!(c.api_version(), ApiVersion::V4);
+        assert_eq!(
+            c.endpoint("datasets", "a%2Fb"),
+            "https://sc.example.org/api/v4/datasets/a%2Fb"
+        );
+        assert_eq!(
+            c.endpoint("origdatablocks", ""),
+            "https://sc.example.org/api/v4/origdatablocks"
+        );
+        assert_eq!(
+            c.resolve("proposals/1"),
+            "https://sc.example.org/api/v3/proposals/1"
+        );
+        assert_eq!(
+            c.endpoint("samples", ""),
+            "https://sc.example.org/api/v3/samples"
+        );
+        opts.host_v4 = "https://v4.example.org/base".into();
+        let c = Client::new(&opts).unwrap();
+        assert_eq!(
+            c.endpoint("datasets", ""),
+            "https://v4.example.org/base/datasets"
+        );
+        assert!(c.same_host(&Url::parse("https://v4.example.org/x").unwrap()));
+        opts.host_v4 = String::new();
+        opts.host = "https://sc.example.org/catalog".into();
+        let e = Client::new(&opts).err().unwrap().to_string();
+        assert!(e.contains("host_v4"), "{e}");
+        opts.api_version = "auto".into();
+        assert_eq!(Client::new(&opts).unwrap().api_version(), ApiVersion::V3);
+    }
+
+    #[test]
+    fn v3_class_validator_errors_are_readable() {
+        let body = json!({"statusCode": 400, "message": json!([
+            {"property": "contactEmail", "children": [],
+             "constraints": {"customEmailList": "Expected an email or a list of semicolon separated emails, got x"}}
+        ]).to_string()});
+        assert_eq!(
+            backend_message(&body.to_string()),
+            "contactEmail: Expected an email or a list of semicolon separated emails, got x"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod fixtures;
 pub mod scicat_server;
+pub mod wasm;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

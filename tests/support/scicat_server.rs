@@ -1,16 +1,19 @@
-//! An in-process SciCat (v3) test server over real HTTP.
+//! An in-process SciCat (v3 and v4) test server over real HTTP.
 //!
 //! It serves `proposals/{id}`, `instruments`, `samples`, `datasets` (by pid,
 //! by filter, their origdatablocks), creates datasets and origdatablocks after
-//! validating bodies as strictly as the real backend (unknown properties,
-//! missing required fields and wrong types give 400 with a `message` list),
+//! validating bodies as strictly as the real backend ([`rules`]: unknown
+//! properties, missing required fields and wrong types give 400 with the
+//! backend's messages),
 //! answers `datasets/isValid` and `auth/login`, records every request, and can
 //! be told to fail: answer N times with a status (as JSON, as a proxy's HTML
 //! page, or echoing the Authorization header), delay before or after acting,
 //! drop the connection or truncate a 2xx body after acting, redirect
 //! elsewhere, or hold requests at a barrier so that concurrent runs
 //! interleave at the worst moment. Like the real backend, it answers 403
-//! "Forbidden resource" to a missing or wrong token.
+//! "Forbidden resource" to a missing or wrong token. The `/api/v4` routes are
+//! in [`v4`]; they are recorded with the path prefix `v4/` (e.g.
+//! `POST v4/datasets`).
 
 use std::collections::HashMap;
 use std::net::TcpListener as StdListener;
@@ -24,6 +27,13 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value, json};
+
+#[path = "scicat_rules.rs"]
+pub mod rules;
+#[path = "scicat_v4.rs"]
+pub mod v4;
+
+pub use rules::{validate_dataset, validate_origdatablock};
 
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
@@ -110,6 +120,9 @@ pub struct State {
     pub token: Option<String>,
     /// Accepted `auth/login` credentials.
     pub users: Vec<(String, String)>,
+    /// The account may create datasets but not update them (not in the
+    /// ownerGroup): v4 origdatablock POSTs get 403, v3 ones pass.
+    pub no_dataset_update_rights: bool,
     faults: Vec<(String, Fault)>,
     next_id: u64,
 }
@@ -385,6 +398,10 @@ async fn handle(
         .or_else(|| full_path.strip_prefix("/api/v3"))
         .unwrap_or(full_path.trim_start_matches('/'))
         .to_string();
+    let path = match path.strip_prefix("api/v4") {
+        Some(rest) => format!("v4/{}", rest.trim_start_matches('/')),
+        None => path,
+    };
     // Like Express: the route is matched on the raw path, then each segment
     // is decoded (so a pid with an encoded `/` stays one segment).
     let segments: Vec<String> = path
@@ -632,7 +649,28 @@ fn error(status: u16, messages: Vec<String>) -> (u16, Value) {
     )
 }
 
-fn route(
+/// A v3 dataset 400 as the backend answers it: `message` is a JSON-encoded
+/// list of class-validator errors (`property`, `constraints`).
+fn v3_dataset_error(problems: Vec<String>) -> (u16, Value) {
+    let errors: Vec<Value> = problems
+        .iter()
+        .map(|p| {
+            let property = p
+                .strip_prefix("property ")
+                .unwrap_or(p)
+                .split_whitespace()
+                .next()
+                .unwrap_or("");
+            json!({"property": property, "children": [], "constraints": {"isValid": p}})
+        })
+        .collect();
+    (
+        400,
+        json!({"status": 400, "message": Value::Array(errors).to_string()}),
+    )
+}
+
+pub fn route(
     s: &mut State,
     method: &str,
     path: &str,
@@ -669,6 +707,7 @@ fn route(
         }
     }
     match (method, parts) {
+        (_, ["v4", rest @ ..]) => v4::route(s, method, rest, filter, headers, body),
         ("GET", ["proposals", id]) => match s.proposals.get(*id) {
             Some(p) => (200, p.clone()),
             None => error(404, vec![format!("proposal {id} not found")]),
@@ -702,26 +741,9 @@ fn route(
         ("POST", ["datasets"]) => {
             let problems = validate_dataset(body.as_ref());
             if !problems.is_empty() {
-                return error(400, problems);
+                return v3_dataset_error(problems);
             }
-            let mut d = body.unwrap();
-            let pid = match d.get("pid").and_then(|p| p.as_str()) {
-                Some(p) => p.to_string(),
-                None => {
-                    s.next_id += 1;
-                    format!("20.500.12269/test-{:04}", s.next_id)
-                }
-            };
-            if s.datasets.iter().any(|x| x["pid"] == pid.as_str()) {
-                return error(409, vec![format!("dataset {pid} exists already")]);
-            }
-            let now = chrono::Utc::now().to_rfc3339();
-            let o = d.as_object_mut().unwrap();
-            o.insert("pid".into(), json!(pid));
-            o.insert("createdAt".into(), json!(now));
-            o.insert("updatedAt".into(), json!(now));
-            s.datasets.push(d.clone());
-            (201, d)
+            store_dataset(s, body.unwrap())
         }
         ("POST", ["origdatablocks"]) => {
             let problems = validate_origdatablock(body.as_ref());
@@ -765,6 +787,27 @@ fn route(
     }
 }
 
+/// Stores a validated dataset body (a pid is made up when it has none).
+fn store_dataset(s: &mut State, mut d: Value) -> (u16, Value) {
+    let pid = match d.get("pid").and_then(|p| p.as_str()) {
+        Some(p) => p.to_string(),
+        None => {
+            s.next_id += 1;
+            format!("20.500.12269/test-{:04}", s.next_id)
+        }
+    };
+    if s.datasets.iter().any(|x| x["pid"] == pid.as_str()) {
+        return error(409, vec![format!("dataset {pid} exists already")]);
+    }
+    let now = chrono::Utc::now().to_rfc3339();
+    let o = d.as_object_mut().unwrap();
+    o.insert("pid".into(), json!(pid));
+    o.insert("createdAt".into(), json!(now));
+    o.insert("updatedAt".into(), json!(now));
+    s.datasets.push(d.clone());
+    (201, d)
+}
+
 /// Applies a loopback `where` filter: plain equality on (dotted) keys, and
 /// `{"ilike": pattern}` case-insensitive matching with `%` wildcards.
 fn filtered(items: &[Value], filter: Option<&Value>) -> Vec<Value> {
@@ -796,272 +839,6 @@ fn filtered(items: &[Value], filter: Option<&Value>) -> Vec<Value> {
         })
         .cloned()
         .collect()
-}
-
-const DATASET_PROPS: &[&str] = &[
-    "pid",
-    "type",
-    "version",
-    "datasetName",
-    "principalInvestigator",
-    "startTime",
-    "endTime",
-    "creationLocation",
-    "dataFormat",
-    "sampleId",
-    "instrumentId",
-    "proposalId",
-    "runNumber",
-    "owner",
-    "ownerEmail",
-    "orcidOfOwner",
-    "contactEmail",
-    "sourceFolder",
-    "sourceFolderHost",
-    "size",
-    "packedSize",
-    "numberOfFiles",
-    "numberOfFilesArchived",
-    "creationTime",
-    "validationStatus",
-    "keywords",
-    "description",
-    "classification",
-    "license",
-    "isPublished",
-    "techniques",
-    "sharedWith",
-    "relationships",
-    "datasetlifecycle",
-    "scientificMetadata",
-    "scientificMetadataSchema",
-    "scientificMetadataValid",
-    "comment",
-    "dataQualityMetrics",
-    "ownerGroup",
-    "accessGroups",
-    "instrumentGroup",
-];
-
-fn is_email(s: &str) -> bool {
-    let re =
-        regex::Regex::new(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
-            .unwrap();
-    re.is_match(s)
-}
-
-fn is_iso_date(s: &str) -> bool {
-    let re = regex::Regex::new(
-        r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$",
-    )
-    .unwrap();
-    re.is_match(s)
-}
-
-/// class-validator style checks of a v3 dataset body.
-pub fn validate_dataset(body: Option<&Value>) -> Vec<String> {
-    let Some(Value::Object(d)) = body else {
-        return vec!["the body must be a JSON object".into()];
-    };
-    let mut p = Vec::new();
-    for k in d.keys() {
-        if !DATASET_PROPS.contains(&k.as_str()) {
-            p.push(format!("property {k} should not exist"));
-        }
-    }
-    let string = |k: &str, required: bool, p: &mut Vec<String>| match d.get(k) {
-        None if required => p.push(format!("{k} should not be empty")),
-        Some(Value::String(s)) if required && s.is_empty() => {
-            p.push(format!("{k} should not be empty"))
-        }
-        Some(Value::String(_)) | None => {}
-        Some(_) => p.push(format!("{k} must be a string")),
-    };
-    for k in [
-        "datasetName",
-        "principalInvestigator",
-        "creationLocation",
-        "owner",
-        "sourceFolder",
-        "ownerGroup",
-    ] {
-        string(k, true, &mut p);
-    }
-    for k in [
-        "pid",
-        "sampleId",
-        "instrumentId",
-        "proposalId",
-        "runNumber",
-        "description",
-        "orcidOfOwner",
-        "dataFormat",
-        "sourceFolderHost",
-        "license",
-        "comment",
-        "instrumentGroup",
-        "version",
-        "classification",
-        "validationStatus",
-        "scientificMetadataSchema",
-        "dataQualityMetrics",
-    ] {
-        string(k, false, &mut p);
-    }
-    match d.get("type") {
-        Some(Value::String(t)) if t == "raw" || t == "derived" => {}
-        Some(_) => p.push("type must be one of the following values: raw, derived".into()),
-        None => p.push("type should not be empty".into()),
-    }
-    match d.get("contactEmail") {
-        Some(Value::String(s)) if s.split(';').all(|e| is_email(e.trim())) => {}
-        Some(_) => p.push("contactEmail must be an email (or several separated by ;)".into()),
-        None => p.push("contactEmail should not be empty".into()),
-    }
-    match d.get("ownerEmail") {
-        None => {}
-        Some(Value::String(s)) if is_email(s) => {}
-        Some(_) => p.push("ownerEmail must be an email".into()),
-    }
-    match d.get("creationTime") {
-        Some(Value::String(s)) if is_iso_date(s) => {}
-        Some(_) => p.push("creationTime must be a valid ISO 8601 date string".into()),
-        None => p.push("creationTime should not be empty".into()),
-    }
-    for k in ["startTime", "endTime"] {
-        match d.get(k) {
-            None => {}
-            Some(Value::String(s)) if is_iso_date(s) => {}
-            Some(_) => p.push(format!("{k} must be a valid ISO 8601 date string")),
-        }
-    }
-    for k in ["keywords", "accessGroups", "sharedWith"] {
-        match d.get(k) {
-            None => {}
-            Some(Value::Array(a)) if a.iter().all(Value::is_string) => {}
-            Some(_) => p.push(format!("each value in {k} must be a string")),
-        }
-    }
-    for k in [
-        "size",
-        "numberOfFiles",
-        "packedSize",
-        "numberOfFilesArchived",
-    ] {
-        match d.get(k) {
-            None => {}
-            Some(v) if v.is_i64() || v.is_u64() => {}
-            Some(_) => p.push(format!("{k} must be an integer number")),
-        }
-    }
-    if let Some(v) = d.get("isPublished")
-        && !v.is_boolean()
-    {
-        p.push("isPublished must be a boolean value".into());
-    }
-    if let Some(v) = d.get("scientificMetadata")
-        && !v.is_object()
-    {
-        p.push("scientificMetadata must be an object".into());
-    }
-    for k in ["techniques", "relationships"] {
-        if let Some(v) = d.get(k)
-            && !v.is_array()
-        {
-            p.push(format!("{k} must be an array"));
-        }
-    }
-    p
-}
-
-/// class-validator style checks of a v3 origdatablock body.
-pub fn validate_origdatablock(body: Option<&Value>) -> Vec<String> {
-    let Some(Value::Object(b)) = body else {
-        return vec!["the body must be a JSON object".into()];
-    };
-    let mut p = Vec::new();
-    const PROPS: &[&str] = &[
-        "datasetId",
-        "size",
-        "chkAlg",
-        "dataFileList",
-        "ownerGroup",
-        "accessGroups",
-        "instrumentGroup",
-        "isPublished",
-    ];
-    for k in b.keys() {
-        if !PROPS.contains(&k.as_str()) {
-            p.push(format!("property {k} should not exist"));
-        }
-    }
-    for k in ["datasetId", "ownerGroup"] {
-        match b.get(k) {
-            Some(Value::String(s)) if !s.is_empty() => {}
-            Some(Value::String(_)) | None => p.push(format!("{k} should not be empty")),
-            Some(_) => p.push(format!("{k} must be a string")),
-        }
-    }
-    match b.get("size") {
-        Some(v) if v.is_i64() || v.is_u64() => {}
-        Some(_) => p.push("size must be an integer number".into()),
-        None => p.push("size should not be empty".into()),
-    }
-    if let Some(v) = b.get("chkAlg")
-        && !v.is_string()
-    {
-        p.push("chkAlg must be a string".into());
-    }
-    if let Some(v) = b.get("accessGroups")
-        && !v.as_array().is_some_and(|a| a.iter().all(Value::is_string))
-    {
-        p.push("each value in accessGroups must be a string".into());
-    }
-    match b.get("dataFileList") {
-        Some(Value::Array(list)) if !list.is_empty() => {
-            for (i, f) in list.iter().enumerate() {
-                p.extend(validate_file(i, f));
-            }
-        }
-        Some(Value::Array(_)) => p.push("dataFileList should not be empty".into()),
-        Some(_) => p.push("dataFileList must be an array".into()),
-        None => p.push("dataFileList should not be empty".into()),
-    }
-    p
-}
-
-fn validate_file(i: usize, f: &Value) -> Vec<String> {
-    let mut p = Vec::new();
-    let Some(o) = f.as_object() else {
-        return vec![format!("dataFileList.{i} must be an object")];
-    };
-    for k in o.keys() {
-        if !["path", "size", "time", "chk", "uid", "gid", "perm"].contains(&k.as_str()) {
-            p.push(format!("dataFileList.{i}.property {k} should not exist"));
-        }
-    }
-    match o.get("path") {
-        Some(Value::String(s)) if !s.is_empty() => {}
-        _ => p.push(format!("dataFileList.{i}.path must be a string")),
-    }
-    match o.get("size") {
-        Some(v) if v.is_i64() || v.is_u64() => {}
-        _ => p.push(format!("dataFileList.{i}.size must be an integer number")),
-    }
-    match o.get("time") {
-        Some(Value::String(s)) if is_iso_date(s) => {}
-        _ => p.push(format!(
-            "dataFileList.{i}.time must be a valid ISO 8601 date string"
-        )),
-    }
-    for k in ["chk", "uid", "gid", "perm"] {
-        if let Some(v) = o.get(k)
-            && !v.is_string()
-        {
-            p.push(format!("dataFileList.{i}.{k} must be a string"));
-        }
-    }
-    p
 }
 
 /// The scientific metadata `value`s of a dataset, by key.

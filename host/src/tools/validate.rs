@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use serde_json::{Map, Value, json};
 
+use crate::api::{self, ApiChoice, ApiVersion};
 use crate::config::Config;
-use crate::dataset::{DATASET_PROPERTIES, REQUIRED};
 use crate::evaluate::{BUILTINS, references};
 use crate::schema::{self, Diagnostic, PluginRef, SchemaSet, SelOp, Selector, Severity, Source};
 
@@ -273,8 +273,10 @@ fn check_fields(
         match f.field_type.as_str() {
             "high_level" => {
                 let m = f.machine_name.as_str();
-                set.insert(m);
-                if !DATASET_PROPERTIES.contains(&m) {
+                // A v3 name and its v4 list fill the same field.
+                set.insert(api::field_in(ApiVersion::V3, m));
+                set.insert(api::field_in(ApiVersion::V4, m));
+                if !api::known_field(m) {
                     push(
                         diags,
                         "machine-name",
@@ -283,7 +285,7 @@ fn check_fields(
                         &key,
                         format!(
                             "SciCat datasets have no field `{m}`: the backend rejects it{}",
-                            suggest(m, DATASET_PROPERTIES.iter().copied())
+                            suggest(m, all_fields())
                         ),
                     );
                 } else if SET_BY_INGESTOR.contains(&m) {
@@ -315,7 +317,21 @@ fn check_fields(
             _ => {}
         }
     }
-    let mut required: Vec<&str> = REQUIRED.to_vec();
+    // Required by the version the config talks; with `auto` by both.
+    let choice = config.map_or("v3", |c| c.scicat.api_version.as_str());
+    let versions: &[ApiVersion] = match ApiChoice::parse(choice) {
+        Some(ApiChoice::Fixed(ApiVersion::V4)) => &[ApiVersion::V4],
+        Some(ApiChoice::Auto) => &[ApiVersion::V3, ApiVersion::V4],
+        _ => &[ApiVersion::V3],
+    };
+    let mut required: Vec<&str> = Vec::new();
+    for v in versions {
+        for r in v.required() {
+            if !required.contains(r) {
+                required.push(r);
+            }
+        }
+    }
     required.push("ownerGroup");
     for r in required {
         if set.contains(r) {
@@ -358,6 +374,14 @@ fn check_fields(
             ),
         );
     }
+}
+
+/// Dataset field names of both versions, for suggestions.
+fn all_fields() -> impl Iterator<Item = &'static str> {
+    api::V3_PROPERTIES
+        .iter()
+        .chain(api::V4_PROPERTIES.iter())
+        .copied()
 }
 
 /// Whether every file that `b` matches is also matched by `a` (sound, not
@@ -480,19 +504,22 @@ fn placeholder(value_type: &str) -> Value {
 fn check_against(s: &schema::Schema, url: &str, opts: &Options, diags: &mut Vec<Diagnostic>) {
     let mut config = opts.config.clone().unwrap_or_default();
     config.scicat.host = url.to_string();
+    let mut fail = |key: &str, msg: String| {
+        push(diags, "against", Severity::Error, &s.file, key, msg);
+    };
+    let mut client = match crate::scicat::Client::new(&config.scicat) {
+        Ok(c) => c,
+        Err(e) => return fail("", format!("{e:#}")),
+    };
+    let version = match client.choose_api(&config.scicat.api_version) {
+        Ok(v) => v,
+        Err(e) => return fail("", e.to_string()),
+    };
     let body = match &opts.nexus_file {
-        Some(nexus) => match dry_run_body(&config, s, nexus) {
+        Some(nexus) => match dry_run_body(&config, s, nexus, &client) {
             Ok(b) => b,
             Err(e) => {
-                push(
-                    diags,
-                    "against",
-                    Severity::Error,
-                    &s.file,
-                    "",
-                    format!("cannot build a dataset from {nexus}: {e:#}"),
-                );
-                return;
+                return fail("", format!("cannot build a dataset from {nexus}: {e:#}"));
             }
         },
         None => {
@@ -518,21 +545,8 @@ fn check_against(s: &schema::Schema, url: &str, opts: &Options, diags: &mut Vec<
                     d.insert(k.into(), v);
                 }
             }
+            api::reshape(&mut d, version, &mut Vec::new());
             Value::Object(d)
-        }
-    };
-    let client = match crate::scicat::Client::new(&config.scicat) {
-        Ok(c) => c,
-        Err(e) => {
-            push(
-                diags,
-                "against",
-                Severity::Error,
-                &s.file,
-                "",
-                format!("{e:#}"),
-            );
-            return;
         }
     };
     match client.is_valid(&body) {
@@ -542,29 +556,42 @@ fn check_against(s: &schema::Schema, url: &str, opts: &Options, diags: &mut Vec<
                 .iter()
                 .find_map(|k| reply.get(*k))
                 .map(|r| crate::scicat::backend_message(&json!({"message": r}).to_string()))
-                .unwrap_or_else(|| reply.to_string());
-            push(
-                diags,
-                "against",
-                Severity::Error,
-                &s.file,
+                .unwrap_or_else(|| {
+                    // v4's isValid gives no reasons: say what the local
+                    // check of the v4 rules finds.
+                    let local = body
+                        .as_object()
+                        .map(|d| crate::dataset::check_dataset(d, version))
+                        .unwrap_or_default();
+                    if local.is_empty() {
+                        format!("{reply} (API {} gives no reasons)", version.name())
+                    } else {
+                        format!(
+                            "API {} gives no reasons; the ingestor's own check finds: {}",
+                            version.name(),
+                            local.join("; ")
+                        )
+                    }
+                });
+            fail(
                 "schema",
-                format!("{url} would reject this schema's dataset: {why}"),
+                format!(
+                    "{url} (API {}) would reject this schema's dataset: {why}",
+                    version.name()
+                ),
             );
         }
-        Err(e) => push(
-            diags,
-            "against",
-            Severity::Error,
-            &s.file,
-            "",
-            e.to_string(),
-        ),
+        Err(e) => fail("", e.to_string()),
     }
 }
 
 /// The dataset a dry run of `nexus` with schema `s` produces.
-fn dry_run_body(config: &Config, s: &schema::Schema, nexus: &str) -> Result<Value> {
+fn dry_run_body(
+    config: &Config,
+    s: &schema::Schema,
+    nexus: &str,
+    client: &crate::scicat::Client,
+) -> Result<Value> {
     let set = SchemaSet {
         schemas: vec![schema::Schema {
             selector: Selector::All,
@@ -573,7 +600,6 @@ fn dry_run_body(config: &Config, s: &schema::Schema, nexus: &str) -> Result<Valu
         fallback: None,
         diagnostics: Vec::new(),
     };
-    let client = crate::scicat::Client::new(&config.scicat)?;
     let mut plugins = crate::plugin::PluginHost::new(&config.plugins)?;
     let tmp = tempdir_for_hash()?;
     let mut config = config.clone();
@@ -585,7 +611,7 @@ fn dry_run_body(config: &Config, s: &schema::Schema, nexus: &str) -> Result<Valu
         dry_run: true,
         fixed_builtins: Vec::new(),
     };
-    let reads = crate::scicat::FileReads::new(&client);
+    let reads = crate::scicat::FileReads::new(client);
     let built = crate::ingest::build(&config, &set, &reads, &mut plugins, &req);
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(Value::Object(built?.dataset))
@@ -632,7 +658,7 @@ mod tests {
     #[test]
     fn suggestions() {
         assert_eq!(
-            suggest("datasetname", DATASET_PROPERTIES.iter().copied()),
+            suggest("datasetname", all_fields()),
             " (did you mean `datasetName`?)"
         );
         assert_eq!(suggest("zzzzzz", ["abc"].into_iter()), "");
