@@ -8,11 +8,13 @@
 pub mod config;
 pub mod dataset;
 pub mod evaluate;
+pub mod fetch_memo;
 pub mod files;
 pub mod ingest;
 pub mod logging;
 pub mod nexus;
 pub mod plugin;
 pub mod schema;
+pub mod schema_index;
 pub mod scicat;
 pub mod tools;
