@@ -17,4 +17,5 @@ pub mod plugin;
 pub mod schema;
 pub mod schema_index;
 pub mod scicat;
+pub mod tls;
 pub mod tools;
