@@ -1,14 +1,16 @@
 //! Writes an ESS-like NeXus file (the same generator the tests use), for the
 //! demo, the benchmarks and trying plugins: another title, instrument or run
-//! number (the run also sets the job id) on request.
+//! number (the run also sets the job id) on request; `--users N` gives it N
+//! `/entry/user_*` groups (to measure wildcards over many groups).
 //!
-//! Usage: make-fixture PATH [--title TITLE] [--instrument NAME] [--run N]
+//! Usage: make-fixture PATH [--title TITLE] [--instrument NAME] [--run N] [--users N]
 
 #[allow(dead_code)]
 #[path = "../tests/support/fixtures.rs"]
 mod fixtures;
 
-const USAGE: &str = "usage: make-fixture PATH [--title TITLE] [--instrument NAME] [--run N]";
+const USAGE: &str =
+    "usage: make-fixture PATH [--title TITLE] [--instrument NAME] [--run N] [--users N]";
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -31,6 +33,15 @@ fn main() {
                 });
                 e.run = run.to_string();
                 e.job_id = format!("00000000-0000-4000-8000-{run:012}");
+            }
+            "--users" => {
+                let n: usize = value().parse().unwrap_or_else(|_| {
+                    eprintln!("--users takes a number\n{USAGE}");
+                    std::process::exit(2)
+                });
+                e.users = (0..n)
+                    .map(|i| (format!("{i:05}"), format!("User {i}")))
+                    .collect();
             }
             _ if path.is_none() && !a.starts_with("--") => path = Some(a),
             other => {

@@ -1,70 +1,196 @@
 #!/usr/bin/env bash
-# Benchmarks of the release build; prints times and ratios (never part of the
-# tests). `make bench` builds first. SIZE_MIB sets the hashed file's size.
+# Benchmarks of the release build (never part of the tests; `make bench`
+# builds first): the curves of how cost grows with the work, each next to the
+# figure of an older build when BEFORE names one.
+#
+#   BEFORE=DIR   a folder with an older build's `scicat-ingestor` and `b2sum`
+#                (target/release/examples/b2sum), compared column by column
+#   SIZES="1 16 256 1024 4096"   MiB of the hashed files (the disk needs room)
+#   GROUP_COUNTS="10 100 1000 10000"   /entry/user_* groups of the wildcard curve
+#   SCHEMA_COUNTS="1 10 100 1000"      schema files of the schema-count curve
+#   RUNS=30      files of the per-process cost; REPEAT=5: best of, per point
+#   ONLY="groups schemas hash threshold process"   the sections to run
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=target/release/scicat-ingestor
-EX=target/release/examples
-SIZE_MIB=${SIZE_MIB:-1024}
+BIN=$PWD/target/release/scicat-ingestor
+EX=$PWD/target/release/examples
+SIZES=${SIZES:-1 16 256 1024 4096}
+GROUP_COUNTS=${GROUP_COUNTS:-10 100 1000 10000}
+SCHEMA_COUNTS=${SCHEMA_COUNTS:-1 10 100 1000}
 RUNS=${RUNS:-30}
+REPEAT=${REPEAT:-5}
+ONLY=${ONLY:-groups schemas hash threshold process}
+BEFORE=${BEFORE:-}
+OLD_BIN=""
+OLD_B2=""
+if [ -n "$BEFORE" ]; then
+  OLD_BIN=$(realpath "$BEFORE/scicat-ingestor")
+  [ -x "$BEFORE/b2sum" ] && OLD_B2=$(realpath "$BEFORE/b2sum")
+fi
 work=$(mktemp -d)
 server_pid=""
 cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
 calc() { awk "BEGIN { print $1 }"; }
+want() { [[ " $ONLY " == *" $1 "* ]]; }
 
-best_of() { # best wall time in seconds of 3 runs of "$@"
-  local best=""
-  for _ in 1 2 3; do
-    local s e t
-    s=$(date +%s.%N); "$@" >/dev/null; e=$(date +%s.%N)
-    t=$(calc "$e - $s")
+best_ms() { # best wall time in ms of REPEAT runs of "$@"
+  local best="" s e t
+  for _ in $(seq "$REPEAT"); do
+    s=$(date +%s%N); "$@" >/dev/null 2>&1; e=$(date +%s%N)
+    t=$(calc "($e - $s) / 1e6")
     if [ -z "$best" ] || [ "$(calc "$t < $best")" = 1 ]; then best=$t; fi
   done
   echo "$best"
 }
+peak_kib() { /usr/bin/time -o "$work/peak" -f %M "$@" >/dev/null 2>&1; cat "$work/peak"; }
+# Formats "before → ours" (just ours without BEFORE).
+pair() { if [ -n "$BEFORE" ]; then printf "%10s → %-10s" "$1" "$2"; else printf "%10s" "$2"; fi; }
 
-echo "== hashing: BLAKE2b-512 of a ${SIZE_MIB} MiB file (page cache warm) =="
-head -c "${SIZE_MIB}M" /dev/urandom > "$work/big.bin"
-cat "$work/big.bin" > /dev/null
-ours=$("$EX/b2sum" "$work/big.bin" | cut -d' ' -f1)
-theirs=$(b2sum "$work/big.bin" | cut -d' ' -f1)
-[ "$ours" = "$theirs" ] || { echo "digests differ!"; exit 1; }
-t_ours=$(best_of "$EX/b2sum" "$work/big.bin")
-t_b2sum=$(best_of b2sum "$work/big.bin")
-printf "ingestor: %.2f s (%.0f MiB/s)   b2sum: %.2f s (%.0f MiB/s)   speed-up: %.2fx\n" \
-  "$t_ours" "$(calc "$SIZE_MIB / $t_ours")" "$t_b2sum" "$(calc "$SIZE_MIB / $t_b2sum")" \
-  "$(calc "$t_b2sum / $t_ours")"
-peak() { /usr/bin/time -o "$work/peak" -f %M "$@" >/dev/null 2>&1; cat "$work/peak"; }
-mem=$(peak "$EX/b2sum" "$work/big.bin")
-echo "peak memory while hashing ${SIZE_MIB} MiB: ${mem} KiB"
-rm -f "$work/big.bin"
+cfg=demo/config.json
+nohash=(--set ingestion.file_handling.compute_file_hash=false --set ingestion.file_handling.save_file_hash=false)
+dry() { "$1" -c "$cfg" --nexus-file "$2" -d "${@:3}"; }
 
-echo "== dry run of one ESS-like file ($RUNS runs) =="
-data="$work/data/443503/raw/demo_coda_31010.nxs"
-"$EX/make-fixture" "$data" 2>/dev/null
-s=$(date +%s.%N)
-for _ in $(seq "$RUNS"); do "$BIN" -c demo/config.json --nexus-file "$data" -d >/dev/null 2>&1; done
-e=$(date +%s.%N)
-printf "mean wall time per dry run: %.1f ms\n" "$(calc "($e - $s) * 1000 / $RUNS")"
-mem=$(peak "$BIN" -c demo/config.json --nexus-file "$data" -d)
-echo "peak memory of a dry run: ${mem} KiB"
+if want groups; then
+  echo "== wildcard /entry/user_*/name over N groups: dry run (no hashing), best of $REPEAT =="
+  printf "%8s  %-23s  %s\n" groups "ms per dry run" "µs per added group"
+  prev_n="" ; prev_old="" ; prev_new=""
+  for n in $GROUP_COUNTS; do
+    f="$work/g/443503/raw/demo_coda_g$n.nxs"
+    "$EX/make-fixture" "$f" --users "$n" 2>/dev/null
+    new=$(best_ms dry "$BIN" "$f" "${nohash[@]}")
+    old=""; [ -n "$OLD_BIN" ] && old=$(best_ms dry "$OLD_BIN" "$f" "${nohash[@]}")
+    per_new="-"; per_old="-"
+    if [ -n "$prev_n" ]; then
+      per_new=$(calc "int(($new - $prev_new) * 1000 / ($n - $prev_n) * 10) / 10")
+      [ -n "$old" ] && per_old=$(calc "int(($old - $prev_old) * 1000 / ($n - $prev_n) * 10) / 10")
+    fi
+    printf "%8s  %s  %s\n" "$n" "$(pair "$old" "$new")" "$(pair "$per_old" "$per_new")"
+    prev_n=$n; prev_old=$old; prev_new=$new
+    rm -f "$f"
+  done
+fi
 
-echo "== full ingestion against the test server ($RUNS files) =="
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$EX/scicat-test-server" "$port" >/dev/null 2>&1 &
-server_pid=$!
-sleep 0.5
-for i in $(seq "$RUNS"); do "$EX/make-fixture" "$work/data/443503/raw/demo_coda_$i.nxs" --run "$i" 2>/dev/null; done
-s=$(date +%s.%N)
-for i in $(seq "$RUNS"); do
-  "$BIN" -c demo/config.json --nexus-file "$work/data/443503/raw/demo_coda_$i.nxs" \
-    --set ingestion.dry_run=false --set "scicat.host=http://127.0.0.1:$port/api/v3" --set scicat.token=bench >/dev/null 2>&1
-done
-e=$(date +%s.%N)
-printf "mean wall time per ingested file (dataset + datablock created): %.1f ms\n" "$(calc "($e - $s) * 1000 / $RUNS")"
-"$EX/make-fixture" "$work/data/443503/raw/demo_coda_9999.nxs" --run 9999 2>/dev/null
-mem=$(peak "$BIN" -c demo/config.json --nexus-file "$work/data/443503/raw/demo_coda_9999.nxs" \
-    --set ingestion.dry_run=false --set "scicat.host=http://127.0.0.1:$port/api/v3" --set scicat.token=bench)
-echo "peak memory of a full ingestion: ${mem} KiB"
+if want schemas; then
+  echo "== N schema files in the folder (N-1 that do not match): dry run (no hashing), best of $REPEAT =="
+  f="$work/s/443503/raw/demo_coda_31010.nxs"
+  "$EX/make-fixture" "$f" 2>/dev/null
+  printf "%8s  %-23s  %s\n" schemas "ms per dry run" "µs per added schema"
+  prev_n="" ; prev_old="" ; prev_new=""
+  for n in $SCHEMA_COUNTS; do
+    dir="$work/schemas_$n"
+    mkdir -p "$dir"
+    cp demo/schemas/demo-coda.imsc.json "$dir/"
+    python3 - "$dir" "$n" <<'EOF'
+import json, sys
+d, n = sys.argv[1], int(sys.argv[2])
+s = json.load(open(f"{d}/demo-coda.imsc.json"))
+for i in range(1, n):
+    s["id"] = f"bench-{i:05}"
+    s["selector"] = f"filename:starts_with:/nowhere/{i}"
+    s["order"] = i % 200
+    json.dump(s, open(f"{d}/other-{i:05}.imsc.json", "w"), indent=2)
+EOF
+    new=$(best_ms dry "$BIN" "$f" "${nohash[@]}" --set "ingestion.schemas_directory=$dir")
+    old=""; [ -n "$OLD_BIN" ] && old=$(best_ms dry "$OLD_BIN" "$f" "${nohash[@]}" --set "ingestion.schemas_directory=$dir")
+    per_new="-"; per_old="-"
+    if [ -n "$prev_n" ]; then
+      per_new=$(calc "int(($new - $prev_new) * 1000 / ($n - $prev_n) * 10) / 10")
+      [ -n "$old" ] && per_old=$(calc "int(($old - $prev_old) * 1000 / ($n - $prev_n) * 10) / 10")
+    fi
+    printf "%8s  %s  %s\n" "$n" "$(pair "$old" "$new")" "$(pair "$per_old" "$per_new")"
+    prev_n=$n; prev_old=$old; prev_new=$new
+    rm -rf "$dir"
+  done
+fi
+
+if want hash; then
+  echo "== BLAKE2b-512 of a file (page cache warm), best of 3: MiB/s and peak RSS =="
+  printf "%8s  %-23s  %-23s  %s\n" MiB "MiB/s" "peak RSS KiB" "coreutils b2sum MiB/s"
+  for mib in $SIZES; do
+    f="$work/big.bin"
+    head -c "${mib}M" /dev/urandom > "$f"
+    cat "$f" > /dev/null
+    ours=$("$EX/b2sum" "$f" | cut -d' ' -f1)
+    [ "$ours" = "$(b2sum "$f" | cut -d' ' -f1)" ] || { echo "digests differ!"; exit 1; }
+    t_new=$(REPEAT=3 best_ms "$EX/b2sum" "$f")
+    m_new=$(peak_kib "$EX/b2sum" "$f")
+    t_old=""; m_old=""; r_old=""
+    if [ -n "$OLD_B2" ]; then
+      t_old=$(REPEAT=3 best_ms "$OLD_B2" "$f"); m_old=$(peak_kib "$OLD_B2" "$f")
+      r_old=$(calc "int($mib * 1000 / $t_old)")
+    fi
+    t_ref=$(REPEAT=3 best_ms b2sum "$f")
+    printf "%8s  %s  %s  %s\n" "$mib" "$(pair "$r_old" "$(calc "int($mib * 1000 / $t_new)")")" \
+      "$(pair "$m_old" "$m_new")" "$(calc "int($mib * 1000 / $t_ref)")"
+    rm -f "$f"
+  done
+fi
+
+if want threshold; then
+  echo "== where inline hashing stops paying: ms per process (mean of $RUNS), inline vs reader thread =="
+  printf "%8s  %8s  %10s\n" KiB inline overlapped
+  for kib in 64 256 1024 2048 4096 8192 16384; do
+    f="$work/t.bin"
+    head -c "${kib}K" /dev/urandom > "$f"
+    cat "$f" > /dev/null
+    mean() {
+      local s e
+      s=$(date +%s%N)
+      for _ in $(seq "$RUNS"); do "$EX/b2sum" "$1" "$f" >/dev/null; done
+      e=$(date +%s%N)
+      calc "int(($e - $s) / 1e3 / $RUNS) / 1000"
+    }
+    printf "%8s  %8s  %10s\n" "$kib" "$(mean --inline)" "$(mean --overlapped)"
+    rm -f "$f"
+  done
+fi
+
+if want process; then
+  echo "== per process: one small ESS-like file ($RUNS files): wall ms, CPU ms (user+sys), page faults =="
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "$EX/scicat-test-server" "$port" >/dev/null 2>&1 &
+  server_pid=$!
+  sleep 0.5
+  for i in $(seq "$RUNS"); do "$EX/make-fixture" "$work/p/443503/raw/demo_coda_$i.nxs" --run "$i" 2>/dev/null; done
+  # Totals over RUNS processes, from one `time` of a loop: wall, user, sys, minor faults.
+  loop_cost() { # BIN MODE(dry|ingest|start|open)
+    /usr/bin/time -o "$work/cost" -f "%e %U %S %R" bash -c '
+      bin=$1; mode=$2; runs=$3; dir=$4; port=$5; cfg=$6
+      for i in $(seq "$runs"); do
+        f="$dir/443503/raw/demo_coda_$i.nxs"
+        case $mode in
+          start) "$bin" --version ;;
+          open) "$bin" inspect "$f" ;;
+          dry) "$bin" -c "$cfg" --nexus-file "$f" -d ;;
+          ingest) "$bin" -c "$cfg" --nexus-file "$f" --set ingestion.dry_run=false \
+                    --set "scicat.host=http://127.0.0.1:$port/api/v3" --set scicat.token=bench ;;
+        esac
+      done >/dev/null 2>&1' _ "$1" "$2" "$RUNS" "$work/p" "$port" "$cfg"
+    read -r e u s r < "$work/cost"
+    echo "$(calc "int($e * 1000 / $RUNS * 10) / 10") $(calc "int(($u + $s) * 1000 / $RUNS * 10) / 10") $(calc "int($r / $RUNS)")"
+  }
+  printf "%-32s  %-23s  %-23s  %s\n" "" "wall ms" "CPU ms" "page faults"
+  for mode in start open dry ingest; do
+    case $mode in
+      start) label="process start (--version)" ;;
+      open) label="+ HDF5 open (inspect)" ;;
+      dry) label="dry run" ;;
+      ingest) label="full ingestion (test server)" ;;
+    esac
+    # Each ingestion creates its dataset: start from a fresh server state.
+    if [ "$mode" = ingest ]; then kill "$server_pid"; "$EX/scicat-test-server" "$port" >/dev/null 2>&1 & server_pid=$!; sleep 0.5; fi
+    read -r ew ec ef <<< "$(loop_cost "$BIN" "$mode")"
+    ow=""; oc=""; of=""
+    if [ -n "$OLD_BIN" ]; then
+      if [ "$mode" = ingest ]; then kill "$server_pid"; "$EX/scicat-test-server" "$port" >/dev/null 2>&1 & server_pid=$!; sleep 0.5; fi
+      read -r ow oc of <<< "$(loop_cost "$OLD_BIN" "$mode")"
+    fi
+    printf "%-32s  %s  %s  %s\n" "$label" "$(pair "$ow" "$ew")" "$(pair "$oc" "$ec")" "$(pair "$of" "$ef")"
+  done
+  printf "files per second (full ingestion, one after another): %s\n" \
+    "$(pair "${ow:+$(calc "int(1000 / $ow)")}" "$(calc "int(1000 / $ew)")")"
+  mem=$(peak_kib "$BIN" -c "$cfg" --nexus-file "$work/p/443503/raw/demo_coda_1.nxs" -d)
+  echo "peak memory of a dry run: ${mem} KiB"
+fi

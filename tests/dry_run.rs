@@ -107,8 +107,9 @@ fn dry_run_prints_the_dataset_field_by_field() {
     }
 
     // SC variables were fetched over HTTP with the token; nothing was written.
+    // Three SC variables read fields of the same proposal: one GET.
     let proposals = server.requests_to("GET proposals/443503");
-    assert!(!proposals.is_empty());
+    assert_eq!(proposals.len(), 1);
     assert_eq!(
         proposals[0].header("authorization"),
         Some("Bearer test-token-0123456789")

@@ -145,6 +145,67 @@ fn wildcards_expand_in_name_order_over_utf8_names() {
     assert!(f.expand("/entry/nothing_*/name").is_err());
 }
 
+/// A file with `n` groups `/entry/user_NNNN` holding a `name`, plus things a
+/// wildcard must step over: a dataset whose name matches, a matching group
+/// without `name`, a group whose `name` is a group, and a broken link.
+fn many_groups(dir: &std::path::Path, n: usize) -> NexusFile {
+    let p = dir.join("many.nxs");
+    let file = hdf5::File::create(&p).unwrap();
+    let entry = file.create_group("entry").unwrap();
+    for i in (0..n).rev() {
+        let g = entry.create_group(&format!("user_{i:04}")).unwrap();
+        fixtures::put_str(&g, "name", &format!("user number {i}"));
+        fixtures::put_str(&g, "email", &format!("u{i}@example.org"));
+    }
+    fixtures::put_str(&entry, "user_is_a_dataset", "not a group");
+    entry.create_group("user_without_name").unwrap();
+    entry
+        .create_group("user_zz_group_name")
+        .unwrap()
+        .create_group("name")
+        .unwrap();
+    entry.create_group("other").unwrap();
+    entry.link_soft("/nowhere", "user_broken").unwrap();
+    drop(file);
+    NexusFile::open(&p).unwrap()
+}
+
+#[test]
+fn wildcards_over_many_groups_read_what_each_path_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let n = 1500;
+    let f = many_groups(tmp.path(), n);
+    let paths = f.expand("/entry/user_*/name").unwrap();
+    let mut want: Vec<String> = (0..n).map(|i| format!("/entry/user_{i:04}/name")).collect();
+    want.push("/entry/user_zz_group_name/name".into());
+    assert_eq!(paths, want);
+
+    // Every dataset in name order, as a read of its own path gives it.
+    let all = f.read_each("/entry/user_[0-9][0-9]*/name").unwrap();
+    assert_eq!(all.len(), n);
+    for (i, a) in all.iter().enumerate() {
+        assert_eq!(a, &f.read(&format!("/entry/user_{i:04}/name")).unwrap());
+    }
+    assert_eq!(
+        all[1234].data,
+        Data::Strings(vec!["user number 1234".into()])
+    );
+    // Two wildcard segments and a literal last one.
+    assert_eq!(f.expand("/*/user_000[0-4].*/email").unwrap().len(), 5);
+    assert_eq!(f.expand("/entry/*").unwrap().len(), n + 5);
+
+    // A match that is not a dataset fails as reading its path does.
+    let e = f.read_each("/entry/user_*/name").unwrap_err();
+    assert_eq!(e, f.read("/entry/user_zz_group_name/name").unwrap_err());
+    let e = f.read_each("/entry/user_br.*").unwrap_err();
+    assert_eq!(e, f.read("/entry/user_broken").unwrap_err());
+    assert_eq!(
+        f.read_each("/entry/nobody_*/name").unwrap_err(),
+        "nothing in the file matches /entry/nobody_*/name"
+    );
+    assert!(f.read_each("/entry/user_(*/name").is_err());
+}
+
 #[test]
 fn missing_objects_are_one_line_reasons() {
     let (_t, f) = fixture();

@@ -10,13 +10,13 @@ use anyhow::{Context, Result};
 use crate::config::Config;
 use crate::ingest::{self, Outcome, Request};
 use crate::plugin::PluginHost;
-use crate::schema::SchemaSet;
+use crate::schema_index::LazySchemas;
 use crate::scicat::Client;
 
 /// Loaded once, shared by every ingestion (`Send + Sync`).
 pub struct Ingestor {
     config: Config,
-    schemas: SchemaSet,
+    schemas: LazySchemas,
     client: Option<Client>,
     /// Plugin hosts not in use. A call takes one (or makes one) and gives it
     /// back, so compiled plugins are reused while instances stay per file.

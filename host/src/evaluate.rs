@@ -280,14 +280,15 @@ fn evaluate_one(def: &VariableDef, vars: &Vars, env: &mut Env) -> Result<Var, St
 fn read_nxs(nx: &NexusFile, path: &str, value_type: &str, def_unit: &str) -> Result<Var, String> {
     let list = is_list_type(value_type);
     if path.contains('*') {
-        let paths = nx.expand(path)?;
         if list {
-            let values = paths
+            let values = nx
+                .read_each(path)?
                 .iter()
-                .map(|p| nx.read(p).map(|a| a.to_json(false)))
-                .collect::<Result<Vec<_>, _>>()?;
+                .map(|a| a.to_json(false))
+                .collect();
             return Ok(Var::with_unit(Value::Array(values), def_unit));
         }
+        let paths = nx.expand(path)?;
         if paths.len() != 1 {
             return Err(format!(
                 "{path} matches {} objects; use a list value type (e.g. string[]) to get them all",

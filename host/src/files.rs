@@ -38,13 +38,66 @@ pub struct ListedFile {
 
 const CHUNK: usize = 1 << 20;
 const BUFFERS: usize = 4;
+/// Files up to this size are hashed inline on the calling thread with one
+/// small buffer: below it, starting a reader thread and faulting in its
+/// buffers costs more than overlapping the reads saves (measured with
+/// `hash-threshold`, see `make bench`).
+pub const INLINE_MAX: u64 = 4 << 20;
+const INLINE_BUF: usize = 64 << 10;
 
-/// Lowercase hex BLAKE2b-512 of a file's content. Reading (on a helper
-/// thread) overlaps hashing; memory stays at a few fixed buffers whatever the
-/// file's size.
+/// Lowercase hex BLAKE2b-512 of a file's content: inline for small files,
+/// with reads overlapping the hashing for large ones. Memory stays at a few
+/// fixed buffers whatever the file's size.
 pub fn blake2b_file(path: &Path) -> Result<String> {
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let file = open_for_hash(path)?;
+    // A file that grows while it is hashed is still hashed to its end; the
+    // size only picks the strategy.
+    let small = file.metadata().is_ok_and(|m| m.len() <= INLINE_MAX);
+    if small {
+        hash_inline(file, path)
+    } else {
+        hash_overlapped(file, path)
+    }
+}
+
+/// [`blake2b_file`] always inline (for measuring the threshold).
+pub fn blake2b_file_inline(path: &Path) -> Result<String> {
+    hash_inline(open_for_hash(path)?, path)
+}
+
+/// [`blake2b_file`] always with a reader thread (for measuring the
+/// threshold).
+pub fn blake2b_file_overlapped(path: &Path) -> Result<String> {
+    hash_overlapped(open_for_hash(path)?, path)
+}
+
+fn open_for_hash(path: &Path) -> Result<std::fs::File> {
+    std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn new_state() -> blake2b_simd::State {
+    blake2b_simd::Params::new().hash_length(64).to_state()
+}
+
+fn hash_inline(mut file: std::fs::File, path: &Path) -> Result<String> {
+    let mut buf = vec![0u8; INLINE_BUF];
+    let mut state = new_state();
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                state.update(&buf[..n]);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).with_context(|| format!("error reading {}", path.display())),
+        }
+    }
+    Ok(state.finalize().to_hex().to_string())
+}
+
+/// Reading (on a helper thread) overlaps hashing, through `BUFFERS` chunks
+/// passed back and forth.
+fn hash_overlapped(mut file: std::fs::File, path: &Path) -> Result<String> {
     let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(BUFFERS);
     let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(BUFFERS);
     for _ in 0..BUFFERS {
@@ -68,7 +121,7 @@ pub fn blake2b_file(path: &Path) -> Result<String> {
         }
         Ok(())
     });
-    let mut state = blake2b_simd::Params::new().hash_length(64).to_state();
+    let mut state = new_state();
     // Hash until the reader closes its end; a buffer handed back after the
     // reader has finished is simply dropped.
     while let Ok((buf, n)) = full_rx.recv() {
@@ -349,6 +402,25 @@ mod tests {
             .to_hex()
             .to_string();
         assert_eq!(blake2b_file(&big).unwrap(), expect);
+    }
+
+    #[test]
+    fn the_digest_is_the_same_on_both_sides_of_the_inline_threshold() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("f");
+        let max = INLINE_MAX as usize;
+        let data: Vec<u8> = (0..max + CHUNK + 7).map(|i| (i * 17 % 253) as u8).collect();
+        for len in [0, 1, INLINE_BUF + 1, max - 1, max, max + 1, max + CHUNK + 7] {
+            std::fs::write(&f, &data[..len]).unwrap();
+            let expect = blake2b_simd::Params::new()
+                .hash_length(64)
+                .hash(&data[..len])
+                .to_hex()
+                .to_string();
+            assert_eq!(blake2b_file(&f).unwrap(), expect, "{len} bytes");
+            assert_eq!(blake2b_file_inline(&f).unwrap(), expect, "{len} bytes");
+            assert_eq!(blake2b_file_overlapped(&f).unwrap(), expect, "{len} bytes");
+        }
     }
 
     #[test]

@@ -15,7 +15,8 @@ use crate::evaluate::{self, Env, PluginHooks, ScFetch};
 use crate::files;
 use crate::nexus::NexusFile;
 use crate::plugin::PluginHost;
-use crate::schema::{Diagnostic, Schema, SchemaSet, Severity};
+use crate::schema::{Diagnostic, Schema, Severity};
+use crate::schema_index::{LazySchemas, SelectSchema};
 use crate::scicat::{Client, FileReads, NoScicat};
 
 /// What to ingest.
@@ -67,8 +68,8 @@ pub fn log_diagnostics(diags: &[Diagnostic]) {
     }
 }
 
-/// Loads the schemas the config names.
-pub fn load_schemas(config: &Config) -> Result<SchemaSet> {
+/// Loads the schemas the config names (each in full only once selected).
+pub fn load_schemas(config: &Config) -> Result<LazySchemas> {
     let dir = crate::config::resolve_path(&config.config_file, &config.ingestion.schemas_directory);
     let fallback = match config.ingestion.fallback_schema_file_path.trim() {
         "" => None,
@@ -82,13 +83,13 @@ pub fn load_schemas(config: &Config) -> Result<SchemaSet> {
             fb.display()
         );
     }
-    let set = SchemaSet::load_dir(&dir, fallback.as_deref())?;
+    let set = LazySchemas::load_dir(&dir, fallback.as_deref())?;
     log_diagnostics(&set.diagnostics);
     log::info!(
         "loaded {} schema(s) from {}{}",
-        set.schemas.len(),
+        set.len(),
         dir.display(),
-        if set.fallback.is_some() {
+        if set.has_fallback() {
             " plus a fallback"
         } else {
             ""
@@ -123,11 +124,14 @@ pub fn connect(config: &Config) -> Result<Option<Client>> {
 /// uploaded) and the file list.
 pub fn build(
     config: &Config,
-    schemas: &SchemaSet,
+    schemas: &dyn SelectSchema,
     sc: &dyn ScFetch,
     plugins: &mut PluginHost,
     req: &Request,
 ) -> Result<Built> {
+    // One file's evaluation asks SciCat for each distinct url once.
+    let memo = crate::fetch_memo::MemoFetch::new(sc);
+    let sc: &dyn ScFetch = &memo;
     let fh = &config.ingestion.file_handling;
     let data_path = req.nexus_path.clone();
     let nexus = Arc::new(
@@ -337,7 +341,7 @@ pub fn origdatablock(
 /// dry-run result or the upload.
 pub(crate) fn ingest_one(
     config: &Config,
-    schemas: &SchemaSet,
+    schemas: &dyn SelectSchema,
     client: Option<&Client>,
     plugins: &mut PluginHost,
     req: &Request,

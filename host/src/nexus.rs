@@ -276,11 +276,7 @@ impl NexusFile {
         Ok(names
             .into_iter()
             .map(|n| {
-                let k = match g.loc_type_by_name(&n) {
-                    Ok(LocationType::Group) => Kind::Group,
-                    Ok(LocationType::Dataset) => Kind::Dataset,
-                    _ => Kind::Other,
-                };
+                let k = kind_of(g.loc_type_by_name(&n));
                 (n, k)
             })
             .collect())
@@ -296,48 +292,55 @@ impl NexusFile {
             self.kind(pattern)?;
             return Ok(vec![Self::norm(pattern)]);
         }
-        let mut current = vec![String::new()];
-        for (i, seg) in parts.iter().enumerate() {
-            let last = i + 1 == parts.len();
-            let mut next = Vec::new();
-            if seg.contains('*') {
-                let re = if *seg == "*" {
-                    None
-                } else {
-                    Some(regex::Regex::new(seg).map_err(|e| {
-                        format!(
-                            "path segment `{seg}` is not a valid pattern: {}",
-                            one_line(e)
-                        )
-                    })?)
-                };
-                for base in &current {
-                    let at = if base.is_empty() { "/" } else { base.as_str() };
-                    for (name, kind) in self.children(at)? {
-                        if !last && kind != Kind::Group {
-                            continue;
-                        }
-                        if re.as_ref().is_none_or(|r| r.is_match(&name)) {
-                            next.push(format!("{base}/{name}"));
-                        }
-                    }
+        let mut paths = Vec::new();
+        self.each_match(pattern, &mut |path, _, _, _| {
+            paths.push(path.to_string());
+            Ok(())
+        })?;
+        Ok(paths)
+    }
+
+    /// Reads every dataset a wildcard path names, in the order of
+    /// [`NexusFile::expand`]: the same values as `read` on each expanded path,
+    /// but each one is opened from its already-open parent group during the
+    /// one pass over the groups.
+    pub fn read_each(&self, pattern: &str) -> NxResult<Vec<Array>> {
+        let mut out = Vec::new();
+        self.each_match(pattern, &mut |path, parent, name, kind| {
+            out.push(match kind {
+                Kind::Dataset => {
+                    let ds = parent.dataset(name).map_err(one_line)?;
+                    read_container(&ds, false, None).map_err(|e| format!("{path}: {e}"))?
                 }
-            } else {
-                for base in current {
-                    let p = format!("{base}/{seg}");
-                    match self.kind(&p) {
-                        Ok(Kind::Group) => next.push(p),
-                        Ok(_) if last => next.push(p),
-                        _ => {}
-                    }
-                }
-            }
-            current = next;
-        }
-        if current.is_empty() {
+                // Not a dataset: the slow path words the reason (group,
+                // broken link, ...) exactly as a direct read would.
+                _ => self.read(path)?,
+            });
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Walks the groups a wildcard path visits once, depth first in name
+    /// order, calling `on(path, parent, name, kind)` for each object the last
+    /// segment names. Fails when nothing matches.
+    fn each_match(&self, pattern: &str, on: &mut MatchFn) -> NxResult<()> {
+        let segs = pattern
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(Segment::parse)
+            .collect::<NxResult<Vec<_>>>()?;
+        let root: Group = (*self.file).clone();
+        let mut found = 0usize;
+        let mut count = |path: &str, parent: &Group, name: &str, kind: Kind| {
+            found += 1;
+            on(path, parent, name, kind)
+        };
+        walk(&segs, &root, "", &mut count)?;
+        if found == 0 {
             return Err(format!("nothing in the file matches {pattern}"));
         }
-        Ok(current)
+        Ok(())
     }
 
     /// Type and shape of the dataset at `path`.
@@ -414,6 +417,85 @@ impl NexusFile {
             _ => None,
         }
     }
+}
+
+/// What [`NexusFile::each_match`] calls for each match: its path, its open
+/// parent group, its name there and its kind.
+type MatchFn<'a> = dyn FnMut(&str, &Group, &str, Kind) -> NxResult<()> + 'a;
+
+/// One segment of a path pattern.
+enum Segment {
+    Literal(String),
+    Any,
+    Pattern(regex::Regex),
+}
+
+impl Segment {
+    fn parse(seg: &str) -> NxResult<Segment> {
+        Ok(if seg == "*" {
+            Segment::Any
+        } else if seg.contains('*') {
+            Segment::Pattern(regex::Regex::new(seg).map_err(|e| {
+                format!(
+                    "path segment `{seg}` is not a valid pattern: {}",
+                    one_line(e)
+                )
+            })?)
+        } else {
+            Segment::Literal(seg.to_string())
+        })
+    }
+}
+
+fn kind_of(t: hdf5::Result<LocationType>) -> Kind {
+    match t {
+        Ok(LocationType::Group) => Kind::Group,
+        Ok(LocationType::Dataset) => Kind::Dataset,
+        _ => Kind::Other,
+    }
+}
+
+/// The matches of `segs` below `group` (at `base`). Every lookup is relative
+/// to an open group, and a group is closed once its subtree is done, so the
+/// cost per visited group does not grow with the file.
+fn walk(segs: &[Segment], group: &Group, base: &str, on: &mut MatchFn) -> NxResult<()> {
+    let Some((seg, rest)) = segs.split_first() else {
+        return Ok(());
+    };
+    let mut visit = |name: &str, kind: Kind| -> NxResult<()> {
+        let path = format!("{base}/{name}");
+        if rest.is_empty() {
+            on(&path, group, name, kind)
+        } else if kind == Kind::Group {
+            let child = group.group(name).map_err(one_line)?;
+            walk(rest, &child, &path, on)
+        } else {
+            Ok(())
+        }
+    };
+    match seg {
+        Segment::Literal(name) => {
+            // A missing object or a broken link is no match, not an error.
+            if group.link_exists(name)
+                && let Ok(t) = group.loc_type_by_name(name)
+            {
+                visit(name, kind_of(Ok(t)))?;
+            }
+        }
+        Segment::Any | Segment::Pattern(_) => {
+            let mut names = group.member_names().map_err(one_line)?;
+            names.sort();
+            for name in names {
+                if let Segment::Pattern(re) = seg
+                    && !re.is_match(&name)
+                {
+                    continue;
+                }
+                visit(&name, kind_of(group.loc_type_by_name(&name)))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn elem_type(c: &Container) -> NxResult<ElemType> {

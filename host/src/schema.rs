@@ -369,13 +369,60 @@ pub fn is_schema_file_name(name: &str) -> bool {
 /// be used at all; diagnostics collect everything else.
 pub fn load_file(path: &Path, diags: &mut Vec<Diagnostic>) -> Result<Schema, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
-    let doc = crate::config::parse_document(path, &text).map_err(|e| {
+    from_value(&parse_text(path, &text)?, path, diags)
+}
+
+/// Parses a schema file's text; `Err` is the reason without the file name.
+pub(crate) fn parse_text(path: &Path, text: &str) -> Result<Value, String> {
+    crate::config::parse_document(path, text).map_err(|e| {
         // parse_document names the file itself; keep just the reason.
         let s = e.to_string();
         let prefix = format!("{}: ", path.display());
         s.strip_prefix(&prefix).unwrap_or(&s).to_string()
-    })?;
-    from_value(&doc, path, diags)
+    })
+}
+
+/// The checks of the top-level keys that decide whether a schema can be
+/// used at all: `has(key)` tells whether a key is present. Gives the id and
+/// the order.
+pub(crate) fn check_head(
+    has: impl Fn(&str) -> bool,
+    id: Option<&Value>,
+    order: Option<&Value>,
+) -> Result<(String, i64), String> {
+    let missing: Vec<&str> = ["id", "order", "selector", "variables", "schema"]
+        .into_iter()
+        .filter(|k| !has(k))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!("missing required key(s): {}", missing.join(", ")));
+    }
+    let id = match id {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        other => {
+            return Err(format!(
+                "`id` must be a non-empty string, not {}",
+                show(other.unwrap_or(&Value::Null))
+            ));
+        }
+    };
+    let order = match order.unwrap_or(&Value::Null) {
+        Value::Number(n) if n.as_i64().is_some() => n.as_i64().unwrap(),
+        Value::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0) => {
+            n.as_f64().unwrap() as i64
+        }
+        other => return Err(format!("`order` must be an integer, not {}", show(other))),
+    };
+    Ok((id, order))
+}
+
+/// The text of `name` or `instrument` as sorting and messages use it.
+pub(crate) fn text_of(v: Option<&Value>) -> String {
+    match v {
+        None => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
 }
 
 pub(crate) fn diag(
@@ -415,33 +462,9 @@ pub fn from_value(doc: &Value, file: &Path, diags: &mut Vec<Diagnostic>) -> Resu
             );
         }
     }
-    let missing: Vec<&str> = ["id", "order", "selector", "variables", "schema"]
-        .into_iter()
-        .filter(|k| !map.contains_key(*k))
-        .collect();
-    if !missing.is_empty() {
-        return Err(format!("missing required key(s): {}", missing.join(", ")));
-    }
-    let id = match &map["id"] {
-        Value::String(s) if !s.is_empty() => s.clone(),
-        other => {
-            return Err(format!(
-                "`id` must be a non-empty string, not {}",
-                show(other)
-            ));
-        }
-    };
-    let order = match &map["order"] {
-        Value::Number(n) if n.as_i64().is_some() => n.as_i64().unwrap(),
-        Value::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0) => {
-            n.as_f64().unwrap() as i64
-        }
-        other => return Err(format!("`order` must be an integer, not {}", show(other))),
-    };
-    let text_key = |k: &str, diags: &mut Vec<Diagnostic>| match map.get(k) {
-        None => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => {
+    let (id, order) = check_head(|k| map.contains_key(k), map.get("id"), map.get("order"))?;
+    let text_key = |k: &str, diags: &mut Vec<Diagnostic>| {
+        if let Some(other) = map.get(k).filter(|v| !v.is_string()) {
             diag(
                 diags,
                 "wrong-type",
@@ -450,8 +473,8 @@ pub fn from_value(doc: &Value, file: &Path, diags: &mut Vec<Diagnostic>) -> Resu
                 k,
                 format!("should be a string, not {}", show(other)),
             );
-            other.to_string()
         }
+        text_of(map.get(k))
     };
     let name = text_key("name", diags);
     let instrument = text_key("instrument", diags);

@@ -333,13 +333,17 @@ impl Client {
                 base.host_str().unwrap_or("")
             );
         }
-        let http = Http::builder()
+        let mut http = Http::builder()
             .timeout(opts.timeout())
             .connect_timeout(opts.timeout().min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::none())
             .tls_danger_accept_invalid_certs(!opts.verify)
-            .user_agent(concat!("scicat-ingestor/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .user_agent(concat!("scicat-ingestor/", env!("CARGO_PKG_VERSION")));
+        if opts.verify {
+            // The system's roots are read at the first handshake, not here.
+            http = http.tls_backend_preconfigured(crate::tls::lazy_roots_config()?);
+        }
+        let http = http.build()?;
         Ok(Client {
             http,
             base,
