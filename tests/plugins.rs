@@ -752,3 +752,243 @@ fn validate_reports_plugins_lacking_what_the_schema_uses() {
     );
     assert_eq!(run.code, 0, "{}", run.stdout);
 }
+
+// ------------------------------------------------ cache entries forged by an attacker
+
+/// The unkeyed checksum the cache used to store in each entry: what anyone
+/// who can write the folder can recompute.
+fn unkeyed(payload: &[u8]) -> Vec<u8> {
+    blake2b_simd::Params::new()
+        .hash_length(32)
+        .hash(payload)
+        .as_bytes()
+        .to_vec()
+}
+
+const HEADER: usize = 16 + 3 * 32 + 8;
+
+/// `header` with `payload`, its length and the unkeyed checksum put in.
+fn forge(header: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut b = header[..HEADER].to_vec();
+    b[16 + 64..16 + 96].copy_from_slice(&unkeyed(payload));
+    b[16 + 96..HEADER].copy_from_slice(&(payload.len() as u64).to_le_bytes());
+    b.extend_from_slice(payload);
+    b
+}
+
+/// A private cache folder with a valid entry for array-stats: (folder,
+/// options, entry path, entry bytes).
+fn cache_with_entry() -> (tempfile::TempDir, PluginOptions, PathBuf, Vec<u8>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = opts(tmp.path());
+    let path = wasm("array-stats");
+    assert_eq!(
+        plugin::describe(&path, &o).unwrap().origin,
+        Origin::Compiled
+    );
+    let entry = plugin::cache::entry_path(
+        tmp.path(),
+        plugin::engine::engine(),
+        &std::fs::read(&path).unwrap(),
+    );
+    let good = std::fs::read(&entry).unwrap();
+    (tmp, o, entry, good)
+}
+
+/// Bound: a forged entry is never loaded (the plugin is recompiled and
+/// describes itself as array-stats), and it is replaced by a good one.
+#[test]
+fn cache_entries_forged_with_a_recomputed_checksum_are_not_run() {
+    let (tmp, o, entry, good) = cache_with_entry();
+    // Another component's compiled code, under array-stats' name.
+    let hostile = plugin::describe(&wasm("hostile-plugin"), &o).unwrap();
+    assert_eq!(hostile.name, "hostile");
+    let hostile_entry = plugin::cache::entry_path(
+        tmp.path(),
+        plugin::engine::engine(),
+        &std::fs::read(wasm("hostile-plugin")).unwrap(),
+    );
+    let other_code = std::fs::read(&hostile_entry).unwrap()[HEADER..].to_vec();
+    let mut patched = good[HEADER..].to_vec();
+    let i = patched.len() - 100;
+    patched[i] ^= 0xff;
+    for (what, bytes) in [
+        ("patched code, checksum recomputed", forge(&good, &patched)),
+        (
+            "swapped code, checksum recomputed",
+            forge(&good, &other_code),
+        ),
+    ] {
+        std::fs::write(&entry, &bytes).unwrap();
+        let info = plugin::describe(&wasm("array-stats"), &o).unwrap();
+        assert_eq!(info.origin, Origin::Compiled, "{what}");
+        assert_eq!(info.name, "array-stats", "{what}");
+        assert_eq!(std::fs::read(&entry).unwrap(), good, "{what}: rewritten");
+    }
+}
+
+/// Bound: a symlink is not followed and a FIFO does not block the load
+/// (it returns within 60 s; before, it waited forever for a writer).
+#[test]
+fn cache_entries_that_are_symlinks_or_fifos_are_replaced_without_reading_them() {
+    let (tmp, o, entry, good) = cache_with_entry();
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let target = elsewhere.join("entry");
+    std::fs::write(&target, &good).unwrap();
+    std::fs::remove_file(&entry).unwrap();
+    std::os::unix::fs::symlink(&target, &entry).unwrap();
+    let info = plugin::describe(&wasm("array-stats"), &o).unwrap();
+    assert_eq!(info.origin, Origin::Compiled, "symlink followed");
+    assert!(entry.symlink_metadata().unwrap().is_file());
+
+    std::fs::remove_file(&entry).unwrap();
+    let c = std::ffi::CString::new(entry.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let o2 = o.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(plugin::describe(&wasm("array-stats"), &o2).map(|i| i.origin));
+    });
+    let origin = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("a FIFO as cache entry blocks the load")
+        .unwrap();
+    assert_eq!(origin, Origin::Compiled);
+    assert!(entry.symlink_metadata().unwrap().is_file());
+}
+
+/// This process's peak resident memory (VmHWM), in bytes.
+fn peak_rss() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = s.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kb << 10
+}
+
+/// Bound: a 2 GiB sparse entry with a valid header is refused by its size,
+/// unread: the peak memory of the process stays under 1 GiB (reading it
+/// whole took 2 GiB).
+#[test]
+fn a_huge_sparse_cache_entry_is_refused_before_reading() {
+    let (_tmp, o, entry, good) = cache_with_entry();
+    let f = std::fs::File::create(&entry).unwrap();
+    use std::io::Write;
+    (&f).write_all(&good[..HEADER]).unwrap();
+    f.set_len(2 << 30).unwrap();
+    drop(f);
+    let info = plugin::describe(&wasm("array-stats"), &o).unwrap();
+    assert_eq!(info.origin, Origin::Compiled);
+    let peak = peak_rss();
+    assert!(peak < 1 << 30, "peak RSS {} MiB", peak >> 20);
+    assert_eq!(std::fs::read(&entry).unwrap(), good);
+}
+
+/// Bound: entries and folders other users could have written are never
+/// loaded: a group/world-writable folder or one owned by someone else is
+/// not used at all (nothing is written to it), an entry owned by someone
+/// else or readable by others is recompiled.
+#[test]
+fn cache_folders_and_entries_others_could_write_are_not_trusted() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let root = unsafe { libc::geteuid() } == 0;
+    let (tmp, o, entry, good) = cache_with_entry();
+    // Made private: entry 0600, key 0600 outside the folder, a new folder
+    // 0700 (an existing one only has to be closed to writes by others).
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o777;
+    assert_eq!(mode(&entry), 0o600);
+    let key = plugin::cache::key::path().unwrap();
+    assert_eq!(mode(&key), 0o600);
+    assert!(!key.starts_with(tmp.path()));
+    let fresh = tmp.path().join("new/cache");
+    let o_fresh = opts(&fresh);
+    plugin::describe(&wasm("array-stats"), &o_fresh).unwrap();
+    assert_eq!(mode(&fresh), 0o700);
+
+    let set_mode =
+        |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    let chown = |p: &Path, uid: u32| {
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::chown(c.as_ptr(), uid, u32::MAX) }, 0);
+    };
+    set_mode(&entry, 0o644);
+    assert_eq!(
+        plugin::describe(&wasm("array-stats"), &o).unwrap().origin,
+        Origin::Compiled
+    );
+    assert_eq!(mode(&entry), 0o600);
+    if root {
+        chown(&entry, 65534);
+        assert_eq!(
+            plugin::describe(&wasm("array-stats"), &o).unwrap().origin,
+            Origin::Compiled
+        );
+        assert_eq!(std::fs::metadata(&entry).unwrap().uid(), 0);
+    }
+
+    // A folder others can write: not used (the entry in it stays as it is).
+    set_mode(tmp.path(), 0o777);
+    std::fs::remove_file(&entry).unwrap();
+    for _ in 0..2 {
+        let info = plugin::describe(&wasm("array-stats"), &o).unwrap();
+        assert_eq!(info.origin, Origin::Compiled, "world-writable folder");
+    }
+    assert!(
+        !entry.exists(),
+        "an entry was written to a world-writable folder"
+    );
+    set_mode(tmp.path(), 0o700);
+    if root {
+        chown(tmp.path(), 65534);
+        plugin::describe(&wasm("array-stats"), &o).unwrap();
+        assert_eq!(
+            plugin::describe(&wasm("array-stats"), &o).unwrap().origin,
+            Origin::Compiled
+        );
+        assert!(
+            !entry.exists(),
+            "an entry was written to another user's folder"
+        );
+        chown(tmp.path(), 0);
+    }
+    std::fs::write(&entry, &good).unwrap();
+    set_mode(&entry, 0o600);
+    assert_eq!(
+        plugin::describe(&wasm("array-stats"), &o).unwrap().origin,
+        Origin::Cache
+    );
+}
+
+/// Bound: entries unused for 60 days are evicted, and the folder keeps at
+/// most 64 entries.
+#[test]
+fn old_cache_entries_are_evicted() {
+    let (tmp, o, entry, _) = cache_with_entry();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(90 * 24 * 3600);
+    let mut planted = Vec::new();
+    for i in 0..70 {
+        let p = tmp.path().join(format!("{i:032x}-0000000000000000.cwasm"));
+        let f = std::fs::File::create(&p).unwrap();
+        if i == 0 {
+            f.set_modified(old).unwrap();
+        }
+        planted.push(p);
+    }
+    std::fs::remove_file(&entry).unwrap();
+    plugin::describe(&wasm("array-stats"), &o).unwrap();
+    assert!(entry.exists());
+    assert!(!planted[0].exists(), "an entry idle for 90 days was kept");
+    let left = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".cwasm")
+        })
+        .count();
+    assert!(left <= 64, "{left} entries left");
+}

@@ -8,12 +8,16 @@
 //!
 //! Submodules: [`bindings`] (the WIT world and the file view), [`sandbox`]
 //! (WASI, limits, captured output), [`engine`] (engine, deadline ticker,
-//! linker, loading), [`cache`] (compiled-code cache), [`convert`] (values).
+//! linker, loading), [`cache`] (compiled-code cache), [`files`] (reading
+//! planted files safely), [`policy`] (what `transform` may change),
+//! [`convert`] (values).
 
 pub mod bindings;
 pub mod cache;
 pub mod convert;
 pub mod engine;
+pub mod files;
+pub mod policy;
 pub mod sandbox;
 
 use std::collections::HashMap;
@@ -28,7 +32,7 @@ use wasmtime::component::Resource;
 use wasmtime::{Store, Trap};
 
 use crate::config::PluginOptions;
-use crate::evaluate::{PluginHooks, Var, Vars};
+use crate::evaluate::{Failure, PluginHooks, Var, Vars};
 use crate::nexus::NexusFile;
 use crate::schema::{Operator, Schema, Source};
 use bindings::{FileView, Plugin as Bindings, TypedValue};
@@ -483,12 +487,13 @@ impl PluginHost {
             .position(|(path, k, nx, _)| path == &p.path && *k == key && Arc::ptr_eq(nx, nexus))
             .map(|i| self.selecting.remove(i).3);
         self.selecting.clear();
-        let inst = match reused {
+        let mut inst = match reused {
             Some(i) => i,
             None => self
                 .instantiate(&p.path, &p.config, nexus)
                 .map_err(|e| anyhow!("schema {}: {e}", schema.file.display()))?,
         };
+        inst.may_set = p.may_set.clone();
         let problems = inst.info().check_schema(schema);
         if !problems.is_empty() {
             log::warn!("schema {}: {}", schema.file.display(), problems.join("; "));
@@ -508,6 +513,11 @@ pub struct PluginInstance {
     nexus: Arc<NexusFile>,
     live: Option<(Store<State>, Bindings, Resource<FileView>)>,
     broken: Option<String>,
+    /// The error of the first call that trapped (or ran out of time or
+    /// memory) for this file, as the failed variable reports it.
+    trap: Option<String>,
+    /// Protected fields the schema lets `transform` set.
+    may_set: Vec<String>,
     /// Time spent in calls (for the per-file cost in logs and benchmarks).
     pub busy: Duration,
 }
@@ -531,6 +541,8 @@ impl PluginInstance {
             nexus: nexus.clone(),
             live: None,
             broken: None,
+            trap: None,
+            may_set: Vec::new(),
             busy: Duration::ZERO,
         };
         inst.start()?;
@@ -612,12 +624,41 @@ impl PluginInstance {
             r
         });
         self.busy += t0.elapsed();
+        let result = result.map_err(err);
         if trapped {
             // A trapped instance cannot be entered again: drop its store.
             self.live = None;
-            self.broken = result.as_ref().err().cloned();
+            if let Err(e) = &result {
+                self.broken = Some(e.reason.clone());
+                self.trap.get_or_insert_with(|| e.to_string());
+            }
         }
-        result.map_err(err)
+        result
+    }
+
+    /// Whether a trap in a hook stops this file (the failure policy): the
+    /// error to stop with, unless no hook trapped or the variable whose
+    /// hook trapped is marked `"optional": true` in the schema.
+    pub fn stops_file(&self, schema: &Schema, failures: &[Failure]) -> Option<String> {
+        let trap = self.trap.as_ref()?;
+        let culprit = failures.iter().find(|f| f.reason == *trap)?;
+        let optional = schema
+            .variables
+            .iter()
+            .find(|(n, _)| *n == culprit.name)
+            .is_some_and(|(_, d)| d.raw.get("optional") == Some(&Value::Bool(true)));
+        if optional {
+            log::warn!(
+                "variable `{}` is optional: the file is ingested without it although its plugin hook stopped",
+                culprit.name
+            );
+            None
+        } else {
+            Some(format!(
+                "{trap}; variable `{}` is not marked \"optional\": true, so this file stops",
+                culprit.name
+            ))
+        }
     }
 
     /// The `select` hook: does the schema apply to the data file `path`?
@@ -638,7 +679,7 @@ impl PluginInstance {
             // if a variable stopped the first one.
             self.start().map_err(|e| e.to_string())?;
         }
-        let text = Value::Object(d).to_string();
+        let text = serde_json::to_string(&d).map_err(|e| e.to_string())?;
         let out = self
             .call(Hook::Transform, None, |s, b, f| {
                 b.call_transform(s, &text, Resource::new_borrow(f.rep()))
@@ -658,7 +699,20 @@ impl PluginInstance {
             return Err(fail(too_large(out.len())));
         }
         match serde_json::from_str::<Value>(&out) {
-            Ok(Value::Object(m)) => Ok(m),
+            Ok(Value::Object(m)) => {
+                let bad = policy::violations(&d, &m, &self.may_set);
+                if bad.is_empty() {
+                    Ok(m)
+                } else {
+                    Err(fail(format!(
+                        "it changed {}, which decide who owns and sees the dataset or which record it lands in; the schema can allow it with \"plugin\": {{\"may_set\": [...]}}",
+                        bad.iter()
+                            .map(|f| format!("`{f}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )))
+                }
+            }
             Ok(other) => Err(fail(format!(
                 "it returned {}, not a JSON object",
                 crate::config::kind_of(&other)
