@@ -357,6 +357,10 @@ fn run_tests(a: TestArgs) -> Result<ExitCode> {
 }
 
 fn main() -> ExitCode {
+    // The bounded plugin compiler: a child process of this binary.
+    if scicat_ingestor::plugin::compile::is_child(std::env::args().nth(1).as_deref()) {
+        scicat_ingestor::plugin::compile::child_main(scicat_ingestor::plugin::engine::engine());
+    }
     logging::init_default();
     let args = translate_args(std::env::args().collect());
     let cli = Cli::parse_from(args);

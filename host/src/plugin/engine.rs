@@ -118,7 +118,7 @@ pub fn load(path: &Path, cache_dir: Option<&Path>) -> Result<Loaded> {
     let wasm = files::read_bounded(path, Trust::Any, MAX_COMPONENT)
         .with_context(|| format!("cannot read {}", path.display()))?;
     let engine = engine();
-    let compile = |w: &[u8]| Ok(Component::new(engine, w)?);
+    let compile = |w: &[u8]| super::compile::compile(engine, w);
     let (component, origin) =
         cache::load(engine, path, &wasm, cache_dir, compile).map_err(|e| {
             anyhow!(

@@ -5,6 +5,9 @@
 
 use serde_json::{Map, Value};
 
+/// Most top-level fields a transformed dataset may have.
+pub const MAX_FIELDS: usize = 200;
+
 /// Fields a transform may not add, change or remove without a grant.
 pub const PROTECTED: &[&str] = &[
     "pid",

@@ -198,7 +198,8 @@ impl Plugin for Hostile {
             d.insert("ownerGroup".into(), json!("other-group"));
             d.insert("accessGroups".into(), json!(["public"]));
             d.insert("isPublished".into(), json!(true));
-            d.insert("sourceFolder".into(), json!("/elsewhere"));
+            let folder = d.get("sourceFolder").and_then(Value::as_str).unwrap_or("");
+            d.insert("sourceFolder".into(), json!(format!("{folder}/")));
             return Ok(d);
         }
         if let Some(v) = self.misbehave("transform", Some(file))? {
