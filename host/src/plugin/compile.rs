@@ -29,6 +29,15 @@ pub const WALL: Duration = Duration::from_secs(120);
 /// Address space of the compiler process.
 pub const MAX_ADDRESS_SPACE: u64 = 1536 << 20;
 
+/// The CPU limit: [`CPU_SECS`], or less if `SCICAT_PLUGIN_COMPILE_CPU_SECS`
+/// asks for less (it can only tighten the bound).
+fn cpu_secs() -> u64 {
+    std::env::var("SCICAT_PLUGIN_COMPILE_CPU_SECS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(CPU_SECS, |v| v.clamp(1, CPU_SECS))
+}
+
 /// Whether this process is the ingestor binary (which can compile in a
 /// child of itself).
 fn is_ingestor() -> bool {
@@ -52,6 +61,7 @@ pub fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component> {
 }
 
 fn in_child(wasm: &[u8]) -> Result<Vec<u8>> {
+    let cpu = cpu_secs();
     let mut cmd = Command::new("/proc/self/exe");
     cmd.arg(ARG)
         .env_clear()
@@ -61,7 +71,7 @@ fn in_child(wasm: &[u8]) -> Result<Vec<u8>> {
     // SAFETY: only setrlimit, which is async-signal-safe, runs between fork
     // and exec.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             let set = |res, n: u64| {
                 let lim = libc::rlimit {
                     rlim_cur: n,
@@ -72,7 +82,7 @@ fn in_child(wasm: &[u8]) -> Result<Vec<u8>> {
                 }
                 Ok(())
             };
-            set(libc::RLIMIT_CPU, CPU_SECS)?;
+            set(libc::RLIMIT_CPU, cpu)?;
             set(libc::RLIMIT_AS, MAX_ADDRESS_SPACE)?;
             set(libc::RLIMIT_CORE, 0)
         });
@@ -121,7 +131,7 @@ fn in_child(wasm: &[u8]) -> Result<Vec<u8>> {
     };
     match status.signal() {
         Some(libc::SIGXCPU) | Some(libc::SIGKILL) => bail!(
-            "compiling it took more than {CPU_SECS} s of CPU time: refused (a component made to compile slowly?)"
+            "compiling it took more than {cpu} s of CPU time: refused (a component made to compile slowly?)"
         ),
         Some(libc::SIGABRT) | Some(libc::SIGSEGV)
             if said.contains("memory allocation") || said.is_empty() =>
