@@ -245,17 +245,17 @@ impl Folder {
             }
         }
         // Oldest first.
-        entries.sort_by(|a, b| b.0.cmp(&a.0));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.0));
         let keep_len = keep.symlink_metadata().map(|m| m.len()).unwrap_or(0);
         let mut total: u64 = keep_len + entries.iter().map(|e| e.1).sum::<u64>();
         let mut count = entries.len() + 1;
         for (idle, len, path) in entries {
-            if idle > MAX_IDLE || total > MAX_TOTAL || count > MAX_ENTRIES {
-                if std::fs::remove_file(&path).is_ok() {
-                    log::debug!("plugin cache: evicted {}", path.display());
-                    total -= len;
-                    count -= 1;
-                }
+            if (idle > MAX_IDLE || total > MAX_TOTAL || count > MAX_ENTRIES)
+                && std::fs::remove_file(&path).is_ok()
+            {
+                log::debug!("plugin cache: evicted {}", path.display());
+                total -= len;
+                count -= 1;
             }
         }
     }

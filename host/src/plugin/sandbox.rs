@@ -195,7 +195,7 @@ impl ResourceLimiter for Limits {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let bytes = |n: usize| n.checked_mul(TABLE_ELEMENT).unwrap_or(usize::MAX);
+        let bytes = |n: usize| n.saturating_mul(TABLE_ELEMENT);
         self.grow(bytes(current), bytes(desired))
     }
 
