@@ -136,10 +136,11 @@ fn hostile_case(dir: &Path, hostile: Value, select_with_plugin: bool) -> PathBuf
         "instrument": "odin",
         "selector": if select_with_plugin { json!("plugin") } else { json!("*") },
         "order": 1,
-        "plugin": {"path": wasm("hostile-plugin"), "config": hostile},
+        "plugin": {"path": wasm("hostile-plugin"), "may_set": hostile.get("may_set").cloned().unwrap_or(json!([])), "config": hostile},
         "variables": {
             "title": {"source": "PLUGIN", "value_type": "string"},
-            "answer": {"source": "PLUGIN", "value_type": "integer"},
+            // A trap in `answer` stops the file unless it is optional.
+            "answer": {"source": "PLUGIN", "value_type": "integer", "optional": hostile.get("required") != Some(&json!(true))},
             "echo": {"source": "VALUE", "value": "echo <answer>", "operator": "plugin:echo", "value_type": "string"},
             "probe": {"source": "PLUGIN", "value_type": "dict"},
             "source_folder": {"source": "VALUE", "value": "<data_file_path>", "operator": "dirname-2", "value_type": "string"},
@@ -239,21 +240,14 @@ fn hostile_panic_is_reported_with_its_message() {
     );
 }
 
+/// Bound: 16 MiB per value, enforced while wasmtime copies it (its own
+/// default let 128 MiB through).
 #[test]
 fn hostile_huge_return_value_is_refused() {
-    let (run, _) = hostile_run("variable", "huge");
-    run.ok();
-    assert!(
-        run.stderr.contains(&format!(
-            "{PREFIX}it returned 48 MiB, more than the 16 MiB a plugin value may have"
-        )),
-        "{}",
-        run.stderr
+    assert_variable_stopped(
+        "huge",
+        "it passed the host more than the 16 MiB a plugin value may have",
     );
-    // Refusing a value is not a trap: the instance goes on serving.
-    let d = &run.json()["dataset"];
-    assert!(d["scientificMetadata"].get("answer").is_none());
-    assert_eq!(d["scientificMetadata"]["probe"]["value"]["env"], json!([]));
 }
 
 #[test]
@@ -318,6 +312,100 @@ fn hostile_transform_stops_the_run_before_any_upload() {
         .filter(|r| r.method != "GET")
         .collect();
     assert!(posts.is_empty(), "{posts:#?}");
+}
+
+/// Runs the ingestor for real against the test server; returns the run and
+/// the requests that were not GETs.
+fn upload_run(hostile: Value) -> (Run, Vec<String>) {
+    let server = ScicatServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let schemas = hostile_case(tmp.path(), hostile, false);
+    let data = fixtures::ess_in_tree(tmp.path(), "run_1.nxs", &Ess::default());
+    let mut config = plugin_config(&schemas, tight());
+    config["scicat"] = json!({"host": server.url, "token": "test-token-0123456789"});
+    let cfg = write_config(tmp.path(), &config);
+    let run = ingestor(
+        &[
+            "-c",
+            cfg.to_str().unwrap(),
+            "--nexus-file",
+            data.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let posts = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    (run, posts)
+}
+
+/// Bound: a variable whose hook runs out of time stops the file (non-zero
+/// exit, zero POSTs) unless the schema marks it optional.
+#[test]
+fn a_trapping_variable_stops_the_file_unless_it_is_optional() {
+    let (run, posts) = upload_run(json!({"hook": "variable", "mode": "loop", "required": true}));
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    let last = run.last_line();
+    assert!(
+        last.contains("ran longer than its time limit of 500 ms")
+            && last.contains("variable `answer` is not marked")
+            && last.contains("nothing was uploaded"),
+        "{last}"
+    );
+    assert!(posts.is_empty(), "{posts:#?}");
+    let (run, posts) = upload_run(json!({"hook": "variable", "mode": "loop"}));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("variable `answer` is optional"),
+        "{}",
+        run.stderr
+    );
+    assert!(!posts.is_empty());
+}
+
+/// Bound: a transform that points the dataset at another record, owner or
+/// audience uploads nothing (zero POSTs), unless the schema grants exactly
+/// those fields.
+#[test]
+fn transform_may_not_rewrite_protected_fields_without_a_grant() {
+    let (run, posts) = upload_run(json!({"hook": "transform", "mode": "rewrite"}));
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    let last = run.last_line();
+    for f in [
+        "`pid`",
+        "`ownerGroup`",
+        "`accessGroups`",
+        "`isPublished`",
+        "`sourceFolder`",
+        "may_set",
+        "nothing was uploaded",
+    ] {
+        assert!(last.contains(f), "{f}: {last}");
+    }
+    assert!(posts.is_empty(), "{posts:#?}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let grant = json!([
+        "pid",
+        "ownerGroup",
+        "accessGroups",
+        "isPublished",
+        "sourceFolder"
+    ]);
+    let schemas = hostile_case(
+        tmp.path(),
+        json!({"hook": "transform", "mode": "rewrite", "may_set": grant}),
+        false,
+    );
+    let data = fixtures::ess_in_tree(tmp.path(), "run_1.nxs", &Ess::default());
+    let run = dry_run(tmp.path(), &plugin_config(&schemas, tight()), &data, &[]);
+    run.ok();
+    let d = &run.json()["dataset"];
+    assert_eq!(d["ownerGroup"], "other-group");
+    assert_eq!(d["isPublished"], true);
 }
 
 #[test]
@@ -408,7 +496,7 @@ fn the_host_stays_healthy_after_every_misbehaviour() {
             "{mode}: {e}"
         );
         // A trap ends the instance; an error or a refused value does not.
-        let trapped = matches!(mode, "loop" | "memory" | "panic");
+        let trapped = matches!(mode, "loop" | "memory" | "panic" | "huge");
         assert_eq!(bad.usable(), !trapped, "{mode}");
         let op = bad.operator("echo", &Var::new(json!("x")), &vars);
         if trapped {
@@ -629,4 +717,535 @@ fn validate_reports_plugins_lacking_what_the_schema_uses() {
         &[("XDG_CACHE_HOME", xdg.to_str().unwrap())],
     );
     assert_eq!(run.code, 0, "{}", run.stdout);
+}
+
+// ------------------------------------------------ cache entries forged by an attacker
+
+/// The unkeyed checksum the cache used to store in each entry: what anyone
+/// who can write the folder can recompute.
+fn unkeyed(payload: &[u8]) -> Vec<u8> {
+    blake2b_simd::Params::new()
+        .hash_length(32)
+        .hash(payload)
+        .as_bytes()
+        .to_vec()
+}
+
+const HEADER: usize = 16 + 3 * 32 + 8;
+
+/// `header` with `payload`, its length and the unkeyed checksum put in.
+fn forge(header: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut b = header[..HEADER].to_vec();
+    b[16 + 64..16 + 96].copy_from_slice(&unkeyed(payload));
+    b[16 + 96..HEADER].copy_from_slice(&(payload.len() as u64).to_le_bytes());
+    b.extend_from_slice(payload);
+    b
+}
+
+/// A private cache folder with a valid entry for array-stats: (folder,
+/// options, entry path, entry bytes).
+fn cache_with_entry() -> (tempfile::TempDir, PluginOptions, PathBuf, Vec<u8>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = opts(tmp.path());
+    let path = wasm("array-stats");
+    assert_eq!(
+        plugin::describe(&path, &o).unwrap().origin,
+        Origin::Compiled
+    );
+    let entry = plugin::cache::entry_path(
+        tmp.path(),
+        plugin::engine::engine(),
+        &std::fs::read(&path).unwrap(),
+    );
+    let good = std::fs::read(&entry).unwrap();
+    (tmp, o, entry, good)
+}
+
+/// Bound: a forged entry is never loaded (the plugin is recompiled and
+/// describes itself as array-stats), and it is replaced by a good one.
+#[test]
+fn cache_entries_forged_with_a_recomputed_checksum_are_not_run() {
+    let (tmp, o, entry, good) = cache_with_entry();
+    // Another component's compiled code, under array-stats' name.
+    let hostile = plugin::describe(&wasm("hostile-plugin"), &o).unwrap();
+    assert_eq!(hostile.name, "hostile");
+    let hostile_entry = plugin::cache::entry_path(
+        tmp.path(),
+        plugin::engine::engine(),
+        &std::fs::read(wasm("hostile-plugin")).unwrap(),
+    );
+    let other_code = std::fs::read(&hostile_entry).unwrap()[HEADER..].to_vec();
+    let mut patched = good[HEADER..].to_vec();
+    let i = patched.len() - 100;
+    patched[i] ^= 0xff;
+    for (what, bytes) in [
+        ("patched code, checksum recomputed", forge(&good, &patched)),
+        (
+            "swapped code, checksum recomputed",
+            forge(&good, &other_code),
+        ),
+    ] {
+        std::fs::write(&entry, &bytes).unwrap();
+        let info = plugin::describe(&wasm("array-stats"), &o).unwrap();
+        assert_eq!(info.origin, Origin::Compiled, "{what}");
+        assert_eq!(info.name, "array-stats", "{what}");
+        assert_eq!(std::fs::read(&entry).unwrap(), good, "{what}: rewritten");
+    }
+}
+
+/// Bound: a symlink is not followed and a FIFO does not block the load
+/// (it returns within 60 s; before, it waited forever for a writer).
+#[test]
+fn cache_entries_that_are_symlinks_or_fifos_are_replaced_without_reading_them() {
+    let (tmp, o, entry, good) = cache_with_entry();
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let target = elsewhere.join("entry");
+    std::fs::write(&target, &good).unwrap();
+    std::fs::remove_file(&entry).unwrap();
+    std::os::unix::fs::symlink(&target, &entry).unwrap();
+    let info = plugin::describe(&wasm("array-stats"), &o).unwrap();
+    assert_eq!(info.origin, Origin::Compiled, "symlink followed");
+    assert!(entry.symlink_metadata().unwrap().is_file());
+
+    std::fs::remove_file(&entry).unwrap();
+    let c = std::ffi::CString::new(entry.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let o2 = o.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(plugin::describe(&wasm("array-stats"), &o2).map(|i| i.origin));
+    });
+    let origin = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("a FIFO as cache entry blocks the load")
+        .unwrap();
+    assert_eq!(origin, Origin::Compiled);
+    assert!(entry.symlink_metadata().unwrap().is_file());
+}
+
+/// This process's peak resident memory (VmHWM), in bytes.
+fn peak_rss() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = s.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kb << 10
+}
+
+/// Bound: a 2 GiB sparse entry with a valid header is refused by its size,
+/// unread: the peak memory of the process stays under 1 GiB (reading it
+/// whole took 2 GiB).
+#[test]
+fn a_huge_sparse_cache_entry_is_refused_before_reading() {
+    let (_tmp, o, entry, good) = cache_with_entry();
+    let f = std::fs::File::create(&entry).unwrap();
+    use std::io::Write;
+    (&f).write_all(&good[..HEADER]).unwrap();
+    f.set_len(2 << 30).unwrap();
+    drop(f);
+    let info = plugin::describe(&wasm("array-stats"), &o).unwrap();
+    assert_eq!(info.origin, Origin::Compiled);
+    let peak = peak_rss();
+    assert!(peak < 1 << 30, "peak RSS {} MiB", peak >> 20);
+    assert_eq!(std::fs::read(&entry).unwrap(), good);
+}
+
+/// Bound: entries and folders other users could have written are never
+/// loaded: a group/world-writable folder or one owned by someone else is
+/// not used at all (nothing is written to it), an entry owned by someone
+/// else or readable by others is recompiled.
+#[test]
+fn cache_folders_and_entries_others_could_write_are_not_trusted() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let root = unsafe { libc::geteuid() } == 0;
+    let (tmp, o, entry, good) = cache_with_entry();
+    // Made private: entry 0600, key 0600 outside the folder, a new folder
+    // 0700 (an existing one only has to be closed to writes by others).
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o777;
+    assert_eq!(mode(&entry), 0o600);
+    let key = plugin::cache::key::path().unwrap();
+    assert_eq!(mode(&key), 0o600);
+    assert!(!key.starts_with(tmp.path()));
+    let fresh = tmp.path().join("new/cache");
+    let o_fresh = opts(&fresh);
+    plugin::describe(&wasm("array-stats"), &o_fresh).unwrap();
+    assert_eq!(mode(&fresh), 0o700);
+
+    let set_mode =
+        |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    let chown = |p: &Path, uid: u32| {
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::chown(c.as_ptr(), uid, u32::MAX) }, 0);
+    };
+    set_mode(&entry, 0o644);
+    assert_eq!(
+        plugin::describe(&wasm("array-stats"), &o).unwrap().origin,
+        Origin::Compiled
+    );
+    assert_eq!(mode(&entry), 0o600);
+    if root {
+        chown(&entry, 65534);
+        assert_eq!(
+            plugin::describe(&wasm("array-stats"), &o).unwrap().origin,
+            Origin::Compiled
+        );
+        assert_eq!(std::fs::metadata(&entry).unwrap().uid(), 0);
+    }
+
+    // A folder others can write: not used (the entry in it stays as it is).
+    set_mode(tmp.path(), 0o777);
+    std::fs::remove_file(&entry).unwrap();
+    for _ in 0..2 {
+        let info = plugin::describe(&wasm("array-stats"), &o).unwrap();
+        assert_eq!(info.origin, Origin::Compiled, "world-writable folder");
+    }
+    assert!(
+        !entry.exists(),
+        "an entry was written to a world-writable folder"
+    );
+    set_mode(tmp.path(), 0o700);
+    if root {
+        chown(tmp.path(), 65534);
+        plugin::describe(&wasm("array-stats"), &o).unwrap();
+        assert_eq!(
+            plugin::describe(&wasm("array-stats"), &o).unwrap().origin,
+            Origin::Compiled
+        );
+        assert!(
+            !entry.exists(),
+            "an entry was written to another user's folder"
+        );
+        chown(tmp.path(), 0);
+    }
+    std::fs::write(&entry, &good).unwrap();
+    set_mode(&entry, 0o600);
+    assert_eq!(
+        plugin::describe(&wasm("array-stats"), &o).unwrap().origin,
+        Origin::Cache
+    );
+}
+
+/// Bound: entries unused for 60 days are evicted, and the folder keeps at
+/// most 64 entries.
+#[test]
+fn old_cache_entries_are_evicted() {
+    let (tmp, o, entry, _) = cache_with_entry();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(90 * 24 * 3600);
+    let mut planted = Vec::new();
+    for i in 0..70 {
+        let p = tmp.path().join(format!("{i:032x}-0000000000000000.cwasm"));
+        let f = std::fs::File::create(&p).unwrap();
+        if i == 0 {
+            f.set_modified(old).unwrap();
+        }
+        planted.push(p);
+    }
+    std::fs::remove_file(&entry).unwrap();
+    plugin::describe(&wasm("array-stats"), &o).unwrap();
+    assert!(entry.exists());
+    assert!(!planted[0].exists(), "an entry idle for 90 days was kept");
+    let left = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".cwasm")
+        })
+        .count();
+    assert!(left <= 64, "{left} entries left");
+}
+
+// ------------------------------------------------ host reads a plugin asks for
+
+/// An ESS file plus `/entry/big` with datasets made to hurt a host that
+/// reads before it checks: unwritten chunked datasets cost nothing on disk
+/// but their full size in memory when read.
+fn big_file(dir: &Path) -> Arc<NexusFile> {
+    use hdf5::types::FixedAscii;
+    let p = fixtures::ess_in_tree(dir, "big.nxs", &Ess::default());
+    {
+        let f = hdf5::File::open_rw(&p).unwrap();
+        let g = f.create_group("/entry/big").unwrap();
+        // 512 MiB of text in only 131072 strings.
+        g.new_dataset::<FixedAscii<4096>>()
+            .chunk(1024)
+            .shape(131_072)
+            .create("strings")
+            .unwrap();
+        // 512 MiB of floats.
+        g.new_dataset::<f64>()
+            .chunk(1 << 16)
+            .shape(1 << 26)
+            .create("floats")
+            .unwrap();
+        // 2^32 x 2^32 elements: the count wraps to 0 in 64 bits (made with
+        // the C API: the hdf5 crate's own size arithmetic overflows).
+        hdf5::sync::sync(|| unsafe {
+            use hdf5_sys::{h5d, h5p, h5s};
+            let dims = [1u64 << 32, 1u64 << 32];
+            let space = h5s::H5Screate_simple(2, dims.as_ptr(), std::ptr::null());
+            assert!(space >= 0);
+            let dcpl = h5p::H5Pcreate(*hdf5::globals::H5P_DATASET_CREATE);
+            assert!(h5p::H5Pset_chunk(dcpl, 2, [1u64, 1].as_ptr()) >= 0);
+            let name = std::ffi::CString::new("overflow").unwrap();
+            let ds = h5d::H5Dcreate2(
+                g.id(),
+                name.as_ptr(),
+                *hdf5::globals::H5T_NATIVE_DOUBLE,
+                space,
+                h5p::H5P_DEFAULT,
+                dcpl,
+                h5p::H5P_DEFAULT,
+            );
+            assert!(ds >= 0, "HDF5 refuses the crafted shape");
+            h5d::H5Dclose(ds);
+            h5p::H5Pclose(dcpl);
+            h5s::H5Sclose(space);
+        });
+    }
+    Arc::new(NexusFile::open(&p).unwrap())
+}
+
+fn read_with(
+    host: &mut PluginHost,
+    nexus: &Arc<NexusFile>,
+    path: &str,
+) -> (Result<Var, String>, std::time::Duration) {
+    let mut inst = host
+        .instantiate(
+            &wasm("hostile-plugin"),
+            &json!({"hook": "variable", "mode": "read", "path": path}),
+            nexus,
+        )
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    let r = inst.variable("answer", &Value::Null, &Vars::new());
+    (r, t0.elapsed())
+}
+
+/// Bounds: a 512 MiB read of strings (131072 of them) and a shape whose
+/// element count wraps are refused before the host reads anything (peak
+/// memory of the process under 1 GiB; before, the first took 512 MiB+ and
+/// the second made the host allocate until killed or overrun its buffer).
+#[test]
+fn host_reads_are_checked_against_the_memory_budget_before_reading() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nexus = big_file(tmp.path());
+    let mut host = PluginHost::new(&opts(Path::new(&shared_cache()))).unwrap();
+    let (r, _) = read_with(&mut host, &nexus, "/entry/big/strings");
+    let e = r.unwrap_err();
+    assert!(
+        e.contains("/entry/big/strings: reading it takes about 515 MiB"),
+        "{e}"
+    );
+    let (r, _) = read_with(&mut host, &nexus, "/entry/big/overflow");
+    let e = r.unwrap_err();
+    assert!(e.contains("its size overflows"), "{e}");
+    // The same crafted shape through a schema NXS variable.
+    let e = nexus.read("/entry/big/overflow").unwrap_err();
+    assert!(e.contains("more elements than memory can hold"), "{e}");
+    let peak = peak_rss();
+    assert!(peak < 1 << 30, "peak RSS {} MiB", peak >> 20);
+}
+
+/// Bound: a 512 MiB host read under a 20 ms limit is cut between pieces
+/// (it returns within 3 s and holds at most what was read so far) instead of
+/// running to the end.
+#[test]
+fn long_host_reads_stop_at_the_deadline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nexus = big_file(tmp.path());
+    let mut o = opts(Path::new(&shared_cache()));
+    o.max_memory_mb = 2048;
+    o.timeout_ms = 20;
+    let mut host = PluginHost::new(&o).unwrap();
+    let (r, took) = read_with(&mut host, &nexus, "/entry/big/floats");
+    let e = r.unwrap_err();
+    assert!(
+        e.contains("it ran longer than its time limit of 20 ms"),
+        "{e}"
+    );
+    assert!(took.as_secs_f64() < 3.0, "took {took:?}");
+}
+
+// ------------------------------------------------ what a plugin says, and why it stopped
+
+/// Bound: a 1 MiB error message with control characters and a forged log
+/// line stays one log line of at most a few KiB, escaped.
+#[test]
+fn plugin_text_cannot_forge_log_lines() {
+    let (run, _) = hostile_run("variable", "forge");
+    run.ok();
+    for line in run.stderr.lines() {
+        assert!(line.len() < 8192, "a {} byte log line", line.len());
+        assert!(!line.starts_with("[2026-01-01"), "forged line: {line}");
+        assert!(!line.contains('\u{1b}'), "terminal code: {line:?}");
+    }
+    assert!(
+        run.stderr
+            .contains("refused\\u{1b}[31m\\n[2026-01-01T00:00:00Z INFO  scicat_ingestor] dataset"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("more bytes)"), "{}", run.stderr);
+}
+
+/// `exit(3)` is `exit(1)` for WASIp2, which only tells success from
+/// failure.
+#[test]
+fn wasi_exit_is_reported_as_such() {
+    assert_variable_stopped("exit", "it called exit(1)");
+}
+
+/// A failing `select` is reported even when, because of it, no schema
+/// matches.
+#[test]
+fn a_failing_select_is_reported_when_no_schema_matches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let schemas = hostile_case(tmp.path(), json!({"hook": "select", "mode": "panic"}), true);
+    std::fs::remove_file(schemas.join("plain.imsc.json")).unwrap();
+    let data = fixtures::ess_in_tree(tmp.path(), "run_1.nxs", &Ess::default());
+    let run = dry_run(tmp.path(), &plugin_config(&schemas, tight()), &data, &[]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains(
+            "select hook failed: it panicked: hostile plugin panics on purpose in select"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Random bytes (here: std's hash seed) are the same for the same file
+/// and differ between files.
+#[test]
+fn plugin_randomness_is_seeded_by_the_data_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let schemas = hostile_case(tmp.path(), json!({}), false);
+    let config = plugin_config(&schemas, json!({}));
+    let seed = |name: &str| {
+        let data = fixtures::ess_in_tree(tmp.path(), name, &Ess::default());
+        let run = dry_run(tmp.path(), &config, &data, &[]);
+        run.ok();
+        run.json()["dataset"]["scientificMetadata"]["probe"]["value"]["hash_seed"].clone()
+    };
+    let a = seed("run_1.nxs");
+    assert_eq!(a, seed("run_1.nxs"));
+    assert_ne!(a, seed("run_2.nxs"));
+}
+
+/// Runs the ingestor, killing it after `limit`; `None` if it had to be
+/// killed.
+fn ingestor_within(args: &[&str], limit: std::time::Duration) -> Option<Run> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scicat-ingestor"))
+        .args(args)
+        .env("HDF5_USE_FILE_LOCKING", "FALSE")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t0.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    Some(Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+/// Bound: an ingestion whose schema names a FIFO, /dev/zero or a 64 MiB
+/// (sparse) file as its plugin ends within 60 s with a reason, having read
+/// nothing (before, the first two hung or ate memory).
+#[test]
+fn plugin_paths_that_are_fifos_devices_or_huge_files_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("fifo.wasm");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let huge = tmp.path().join("huge.wasm");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    let data = fixtures::ess_in_tree(tmp.path(), "run_1.nxs", &Ess::default());
+    for (path, reason) in [
+        (fifo.as_path(), "not a regular file"),
+        (Path::new("/dev/zero"), "not a regular file"),
+        (huge.as_path(), "more than the 16777216 allowed"),
+    ] {
+        let dir = tmp.path().join(format!(
+            "case-{}",
+            path.file_name().unwrap().to_string_lossy()
+        ));
+        let schemas = example_schemas("array-stats", &dir);
+        let file = schemas.join("array-stats.imsc.json");
+        let mut s: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        s["plugin"]["path"] = json!(path);
+        std::fs::write(&file, s.to_string()).unwrap();
+        let cfg = write_config(&dir, &plugin_config(&schemas, json!({})));
+        let run = ingestor_within(
+            &[
+                "-c",
+                cfg.to_str().unwrap(),
+                "--nexus-file",
+                data.to_str().unwrap(),
+                "--dry-run",
+            ],
+            std::time::Duration::from_secs(60),
+        )
+        .unwrap_or_else(|| panic!("{}: the ingestion hangs", path.display()));
+        assert_ne!(run.code, 0, "{}", run.stderr);
+        assert!(
+            run.stderr.contains(reason),
+            "{}: {}",
+            path.display(),
+            run.stderr
+        );
+    }
+}
+
+/// Bound: compiling runs in a child process with a CPU limit (60 s; made
+/// 1 s here, less than the ~3 s a debug build needs for array-stats): the
+/// compiler is stopped, the load fails with the reason, within 30 s.
+#[test]
+fn compilation_is_bounded_by_a_cpu_limit_in_a_child_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let schemas = example_schemas("array-stats", tmp.path());
+    let mut config = plugin_config(&schemas, json!({}));
+    config["plugins"]["cache_dir"] = json!("off");
+    let cfg = write_config(tmp.path(), &config);
+    let data = fixtures::ess_in_tree(tmp.path(), "run_1.nxs", &Ess::default());
+    let t0 = std::time::Instant::now();
+    let run = ingestor(
+        &[
+            "-c",
+            cfg.to_str().unwrap(),
+            "--nexus-file",
+            data.to_str().unwrap(),
+            "--dry-run",
+        ],
+        &[("SCICAT_PLUGIN_COMPILE_CPU_SECS", "1")],
+    );
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("compiling it took more than 1 s of CPU time: refused"),
+        "{}",
+        run.stderr
+    );
+    assert!(t0.elapsed().as_secs() < 30, "took {:?}", t0.elapsed());
 }

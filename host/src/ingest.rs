@@ -144,19 +144,22 @@ pub fn build(
     // Selection; plugins of schemas whose selector asks for them are loaded
     // on demand.
     let mut select_errors = Vec::new();
-    let schema: &Schema = schemas.select(
+    let selected = schemas.select(&req.nexus_file, &mut |s: &Schema| match plugins.select(
+        s,
+        &nexus,
         &req.nexus_file,
-        &mut |s: &Schema| match plugins.select(s, &nexus, &req.nexus_file) {
-            Ok(b) => b,
-            Err(e) => {
-                select_errors.push(format!("{e}"));
-                false
-            }
-        },
-    )?;
+    ) {
+        Ok(b) => b,
+        Err(e) => {
+            select_errors.push(format!("{e}"));
+            false
+        }
+    });
+    // Also when no schema matches: a failing select may be why.
     for e in select_errors {
         log::warn!("{e}; treated as \"does not match\"");
     }
+    let schema: &Schema = selected?;
     log::info!(
         "schema selected: {} (id {}, {})",
         schema.name,
@@ -185,6 +188,12 @@ pub fn build(
         };
         evaluate::evaluate_variables(schema, &mut vars, &mut env)
     };
+    if let Some(stop) = plugin
+        .as_ref()
+        .and_then(|p| p.stops_file(schema, &failures))
+    {
+        bail!("{stop}; nothing was uploaded");
+    }
     if let Some(reason) = sc.failure() {
         bail!("{reason}; nothing was uploaded");
     }

@@ -492,6 +492,10 @@ fn install_panic_hook() {
 }
 
 fn main() -> ExitCode {
+    // The bounded plugin compiler: a child process of this binary.
+    if scicat_ingestor::plugin::compile::is_child(std::env::args().nth(1).as_deref()) {
+        scicat_ingestor::plugin::compile::child_main(scicat_ingestor::plugin::engine::engine());
+    }
     logging::init_default();
     install_panic_hook();
     let args = translate_args(std::env::args_os().collect());

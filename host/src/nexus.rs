@@ -408,6 +408,28 @@ impl NexusFile {
         read_container(&attr, true, None).map_err(|e| format!("{}@{name}: {e}", Self::norm(path)))
     }
 
+    /// Shape and in-memory element size of the dataset at `path` (or of its
+    /// attribute `attr`), for checking a read before doing it: 8 bytes for
+    /// numbers, 1 for booleans, the length of a fixed-length string, `None`
+    /// for variable-length strings (known only once read).
+    pub fn sizing(&self, path: &str, attr: Option<&str>) -> NxResult<(Vec<usize>, Option<usize>)> {
+        let c: Container = match attr {
+            None => (*self.dataset(path)?).clone(),
+            Some(name) => match self.kind(path)? {
+                Kind::Group => (*self.group(path)?.attr(name).map_err(one_line)?).clone(),
+                Kind::Dataset => (*self.dataset(path)?.attr(name).map_err(one_line)?).clone(),
+                Kind::Other => return Err(format!("{} has no attributes", Self::norm(path))),
+            },
+        };
+        let size = match c.dtype().map_err(one_line)?.to_descriptor() {
+            Ok(TypeDescriptor::FixedAscii(n) | TypeDescriptor::FixedUnicode(n)) => Some(n),
+            Ok(TypeDescriptor::VarLenAscii | TypeDescriptor::VarLenUnicode) => None,
+            Ok(TypeDescriptor::Boolean) => Some(1),
+            _ => Some(8),
+        };
+        Ok((c.shape(), size))
+    }
+
     /// The `units` attribute of the dataset at `path`, if it has one.
     pub fn units(&self, path: &str) -> Option<String> {
         let ds = self.dataset(path).ok()?;
@@ -613,7 +635,13 @@ fn read_container_locked(
             )
         }
     };
-    let n: usize = shape.iter().product();
+    // A crafted shape can have more elements than memory has bytes: its
+    // product must not wrap into a small buffer HDF5 then overruns.
+    let n: usize = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|n| n.checked_mul(16).is_some())
+        .ok_or_else(|| format!("its shape {shape:?} has more elements than memory can hold"))?;
     let sel = spaces.as_ref().map(|(m, f)| (m, f));
     let data = if n == 0 {
         match desc {

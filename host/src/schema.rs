@@ -340,6 +340,8 @@ pub struct PluginRef {
     /// Resolved against the schema file's folder.
     pub path: PathBuf,
     pub config: Value,
+    /// Protected dataset fields its `transform` may set (`may_set`).
+    pub may_set: Vec<String>,
 }
 
 /// A loaded schema.
@@ -551,18 +553,19 @@ pub fn from_value(doc: &Value, file: &Path, diags: &mut Vec<Diagnostic>) -> Resu
         Some(Value::String(p)) => Some(PluginRef {
             path: base.join(p),
             config: Value::Object(Map::new()),
+            may_set: Vec::new(),
         }),
         Some(Value::Object(m)) => match m.get("path").and_then(|p| p.as_str()) {
             Some(p) => {
                 for k in m.keys() {
-                    if k != "path" && k != "config" {
+                    if k != "path" && k != "config" && k != "may_set" {
                         diag(
                             diags,
                             "unknown-key",
                             Severity::Warning,
                             file,
                             &format!("plugin.{k}"),
-                            "unknown key (use `path` and `config`)".into(),
+                            "unknown key (use `path`, `config` and `may_set`)".into(),
                         );
                     }
                 }
@@ -572,6 +575,7 @@ pub fn from_value(doc: &Value, file: &Path, diags: &mut Vec<Diagnostic>) -> Resu
                         .get("config")
                         .cloned()
                         .unwrap_or(Value::Object(Map::new())),
+                    may_set: may_set(m.get("may_set"), file, diags),
                 })
             }
             None => return Err("`plugin` needs a string `path` to the .wasm component".into()),
@@ -617,6 +621,45 @@ pub fn from_value(doc: &Value, file: &Path, diags: &mut Vec<Diagnostic>) -> Resu
         plugin,
         file: file.to_path_buf(),
     })
+}
+
+/// `plugin.may_set`: the protected dataset fields the schema lets its
+/// plugin's `transform` set.
+fn may_set(v: Option<&Value>, file: &Path, diags: &mut Vec<Diagnostic>) -> Vec<String> {
+    let names: Vec<String> = match v {
+        None | Some(Value::Null) => return Vec::new(),
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) => a
+            .iter()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect(),
+        Some(other) => {
+            diag(
+                diags,
+                "wrong-type",
+                Severity::Error,
+                file,
+                "plugin.may_set",
+                format!("must be a list of field names, not {}", show(other)),
+            );
+            return Vec::new();
+        }
+    };
+    for n in &names {
+        if !crate::plugin::policy::PROTECTED.contains(&n.as_str()) {
+            diag(
+                diags,
+                "plugin",
+                Severity::Warning,
+                file,
+                "plugin.may_set",
+                format!(
+                    "`{n}` is not a protected field (a transform may set it anyway); protected: {}",
+                    crate::plugin::policy::PROTECTED.join(", ")
+                ),
+            );
+        }
+    }
+    names
 }
 
 fn show(v: &Value) -> String {
@@ -791,7 +834,8 @@ fn variable_def(
         );
     }
     for k in m.keys() {
-        if !["source", "value_type", "unit"].contains(&k.as_str()) && !allowed.contains(&k.as_str())
+        if !["source", "value_type", "unit", "optional"].contains(&k.as_str())
+            && !allowed.contains(&k.as_str())
         {
             diag(
                 diags,

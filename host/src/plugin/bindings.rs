@@ -2,12 +2,13 @@
 //! bindings, and the read-only `nexus-file` resource backed by [`NexusFile`].
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use wasmtime::component::Resource;
 
 use super::convert;
 use super::sandbox::State;
-use crate::nexus::{ElemType, Kind, NexusFile as Nexus};
+use crate::nexus::{Array, Data, ElemType, Kind, NexusFile as Nexus};
 
 wasmtime::component::bindgen!({
     path: "../wit/since_v0.1.0",
@@ -29,28 +30,161 @@ pub struct FileView {
 
 type R<T> = wasmtime::Result<Result<T, String>>;
 
+/// Host reads larger than this are done in pieces, with the plugin's
+/// memory budget and deadline checked between them.
+const PIECE: u64 = 4 << 20;
+/// Host bytes per string element besides its text.
+const STRING_OVERHEAD: u64 = 24;
+
 impl State {
     fn view(&self, r: &Resource<FileView>) -> wasmtime::Result<Arc<Nexus>> {
         Ok(self.table.get(r)?.file.clone())
     }
 
-    /// Refuses reads that could not fit in the plugin's memory anyway, so a
-    /// plugin cannot make the host read a huge dataset into its own memory.
-    fn check_size(&self, nx: &Nexus, path: &str, count: Option<&[u64]>) -> Result<(), String> {
-        let info = nx.info(path)?;
-        let n: u64 = match count {
-            Some(c) => c.iter().product(),
-            None => info.shape.iter().map(|d| *d as u64).product(),
-        };
-        let bytes = n.saturating_mul(8);
-        if bytes > self.max_read_bytes {
-            return Err(format!(
-                "{path}: {n} values ({} MiB) do not fit the plugin's memory; read it in slices with read-slice",
-                bytes >> 20
-            ));
+    /// Traps if the current call ran past its deadline (between the pieces
+    /// of a long read: the epoch deadline only stops wasm code).
+    fn check_deadline(&mut self) -> wasmtime::Result<()> {
+        if let Some((at, ms)) = self.deadline
+            && Instant::now() > at
+        {
+            let why = format!("it ran longer than its time limit of {ms} ms (plugins.timeout_ms)");
+            self.limits.refused = Some(why.clone());
+            wasmtime::bail!("{why}");
         }
         Ok(())
     }
+
+    /// Reads the block `start .. start + count` of the dataset at `path`
+    /// (all of it when `slice` is `None`), charging the plugin's memory
+    /// budget before reading, in pieces along the first dimension, and
+    /// checking the real size (strings included) and the deadline after
+    /// each piece.
+    fn bounded_read(
+        &mut self,
+        nx: &Nexus,
+        path: &str,
+        slice: Option<(Vec<u64>, Vec<u64>)>,
+    ) -> wasmtime::Result<Result<Array, String>> {
+        let (shape, esize) = match nx.sizing(path, None) {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
+        let whole = slice.is_none();
+        let (start, count) = slice.unwrap_or_else(|| {
+            (
+                vec![0; shape.len()],
+                shape.iter().map(|&d| d as u64).collect(),
+            )
+        });
+        if count.len() != shape.len() || start.len() != shape.len() {
+            // Let the file say what is wrong with the slice (nothing is read).
+            return Ok(nx.read_slice(path, &start, &count));
+        }
+        let per = element_bytes(esize);
+        let n = count.iter().try_fold(1u64, |a, &c| a.checked_mul(c));
+        if let Err(e) = self.limits.reserve(n.and_then(|n| n.checked_mul(per))) {
+            return Ok(Err(format!("{path}: {e}")));
+        }
+        let row = count
+            .iter()
+            .skip(1)
+            .try_fold(per, |a, &c| a.checked_mul(c))
+            .unwrap_or(u64::MAX);
+        let rows = count.first().copied().unwrap_or(1);
+        if shape.is_empty() || row.saturating_mul(rows) <= PIECE {
+            let a = if whole {
+                nx.read(path)
+            } else {
+                nx.read_slice(path, &start, &count)
+            };
+            return Ok(a.and_then(|a| {
+                self.limits
+                    .reserve(Some(data_bytes(&a.data)))
+                    .map_err(|e| format!("{path}: {e}"))?;
+                Ok(a)
+            }));
+        }
+        let step = (PIECE / row.max(1)).max(1);
+        let mut acc: Option<Data> = None;
+        let mut bytes = 0u64;
+        let mut done = 0u64;
+        while done < rows {
+            self.check_deadline()?;
+            let mut st = start.clone();
+            let mut ct = count.clone();
+            st[0] += done;
+            ct[0] = step.min(rows - done);
+            let piece = match nx.read_slice(path, &st, &ct) {
+                Ok(p) => p.data,
+                Err(e) => return Ok(Err(e)),
+            };
+            bytes = bytes.saturating_add(data_bytes(&piece));
+            if let Err(e) = self.limits.reserve(Some(bytes)) {
+                return Ok(Err(format!("{path}: {e}")));
+            }
+            acc = Some(match acc {
+                None => piece,
+                Some(a) => match append(a, piece) {
+                    Ok(d) => d,
+                    Err(e) => return Ok(Err(format!("{path}: {e}"))),
+                },
+            });
+            done += ct[0];
+        }
+        self.check_deadline()?;
+        Ok(Ok(Array {
+            data: acc.unwrap_or(Data::Floats(Vec::new())),
+            shape: count.iter().map(|&c| c as usize).collect(),
+        }))
+    }
+}
+
+/// Host bytes of one element of this size (see [`Nexus::sizing`]).
+fn element_bytes(size: Option<usize>) -> u64 {
+    match size {
+        Some(8) | Some(1) => size.unwrap_or(8) as u64,
+        Some(n) => STRING_OVERHEAD + n as u64,
+        None => STRING_OVERHEAD,
+    }
+}
+
+/// Host bytes of values read, strings at their real size.
+fn data_bytes(d: &Data) -> u64 {
+    match d {
+        Data::Strings(v) => v.iter().map(|s| STRING_OVERHEAD + s.len() as u64).sum(),
+        Data::Ints(v) => v.len() as u64 * 8,
+        Data::Floats(v) => v.len() as u64 * 8,
+        Data::Bools(v) => v.len() as u64,
+    }
+}
+
+fn append(a: Data, b: Data) -> Result<Data, String> {
+    Ok(match (a, b) {
+        (Data::Strings(mut x), Data::Strings(y)) => {
+            x.extend(y);
+            Data::Strings(x)
+        }
+        (Data::Ints(mut x), Data::Ints(y)) => {
+            x.extend(y);
+            Data::Ints(x)
+        }
+        (Data::Floats(mut x), Data::Floats(y)) => {
+            x.extend(y);
+            Data::Floats(x)
+        }
+        (Data::Ints(x), Data::Floats(y)) => {
+            Data::Floats(x.into_iter().map(|i| i as f64).chain(y).collect())
+        }
+        (Data::Floats(mut x), Data::Ints(y)) => {
+            x.extend(y.into_iter().map(|i| i as f64));
+            Data::Floats(x)
+        }
+        (Data::Bools(mut x), Data::Bools(y)) => {
+            x.extend(y);
+            Data::Bools(x)
+        }
+        _ => return Err("the values change type between pieces".into()),
+    })
 }
 
 impl scicat::ingestor::types::Host for State {}
@@ -84,9 +218,19 @@ impl scicat::ingestor::nexus::HostNexusFile for State {
         name: String,
     ) -> R<TypedValue> {
         let nx = self.view(&f)?;
-        Ok(nx
-            .read_attribute(&path, &name)
-            .map(|a| convert::array_to_wit(a, String::new())))
+        let checked = nx.sizing(&path, Some(&name)).and_then(|(shape, esize)| {
+            let n = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64));
+            self.limits
+                .reserve(n.and_then(|n| n.checked_mul(element_bytes(esize))))
+                .map_err(|e| format!("{path}@{name}: {e}"))
+        });
+        Ok(checked.and_then(|()| {
+            let a = nx.read_attribute(&path, &name)?;
+            self.limits
+                .reserve(Some(data_bytes(&a.data)))
+                .map_err(|e| format!("{path}@{name}: {e}"))?;
+            Ok(convert::array_to_wit(a, String::new()))
+        }))
     }
 
     fn info(&mut self, f: Resource<FileView>, path: String) -> R<DatasetInfo> {
@@ -106,13 +250,8 @@ impl scicat::ingestor::nexus::HostNexusFile for State {
 
     fn read(&mut self, f: Resource<FileView>, path: String) -> R<TypedValue> {
         let nx = self.view(&f)?;
-        Ok(self.check_size(&nx, &path, None).and_then(|()| {
-            let a = nx.read(&path)?;
-            Ok(convert::array_to_wit(
-                a,
-                nx.units(&path).unwrap_or_default(),
-            ))
-        }))
+        let a = self.bounded_read(&nx, &path, None)?;
+        Ok(a.map(|a| convert::array_to_wit(a, nx.units(&path).unwrap_or_default())))
     }
 
     fn read_slice(
@@ -123,11 +262,11 @@ impl scicat::ingestor::nexus::HostNexusFile for State {
         count: Vec<u64>,
     ) -> R<TypedValue> {
         let nx = self.view(&f)?;
-        Ok(self.check_size(&nx, &path, Some(&count)).and_then(|()| {
-            let a = nx.read_slice(&path, &start, &count)?;
+        let a = self.bounded_read(&nx, &path, Some((start, count)))?;
+        Ok(a.map(|a| {
             let mut t = convert::array_to_wit(a, nx.units(&path).unwrap_or_default());
             t.value = convert::as_list(t.value);
-            Ok(t)
+            t
         }))
     }
 

@@ -13,10 +13,15 @@ use wasmtime::{Config, Engine};
 
 use super::bindings::PluginPre;
 use super::cache::{self, Origin};
+use super::files::{self, Trust};
 use super::sandbox::{self, State};
 
 /// How often the deadline clock advances.
 pub const TICK: Duration = Duration::from_millis(10);
+
+/// Largest component file loaded: compiling takes time and memory in
+/// proportion to the code (a 47 MiB component took 20–40 s).
+pub const MAX_COMPONENT: u64 = 16 << 20;
 
 /// The WIT versions of `scicat:ingestor` this host accepts: `(major, minor)`
 /// compatible with the bindings in [`super::bindings`].
@@ -110,14 +115,17 @@ fn check_version(v: &str) -> Result<()> {
 /// `path`.
 pub fn load(path: &Path, cache_dir: Option<&Path>) -> Result<Loaded> {
     let t0 = Instant::now();
-    let wasm = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let wasm = files::read_bounded(path, Trust::Any, MAX_COMPONENT)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     let engine = engine();
-    let (component, origin) = cache::load(engine, path, &wasm, cache_dir).map_err(|e| {
-        anyhow!(
-            "{} is not a usable WebAssembly component: {e:#}",
-            path.display()
-        )
-    })?;
+    let compile = |w: &[u8]| super::compile::compile(engine, w);
+    let (component, origin) =
+        cache::load(engine, path, &wasm, cache_dir, compile).map_err(|e| {
+            anyhow!(
+                "{} is not a usable WebAssembly component: {e:#}",
+                path.display()
+            )
+        })?;
     let wit_version = wit_version(&component, engine).unwrap_or_else(|| "0.1.0".into());
     check_version(&wit_version)?;
     let pre = linker()

@@ -8,13 +8,20 @@
 //!
 //! Submodules: [`bindings`] (the WIT world and the file view), [`sandbox`]
 //! (WASI, limits, captured output), [`engine`] (engine, deadline ticker,
-//! linker, loading), [`cache`] (compiled-code cache), [`convert`] (values).
+//! linker, loading), [`compile`] (bounded compilation), [`cache`]
+//! (compiled-code cache), [`files`] (reading
+//! planted files safely), [`policy`] (what `transform` may change),
+//! [`text`] (escaping what a plugin says), [`convert`] (values).
 
 pub mod bindings;
 pub mod cache;
+pub mod compile;
 pub mod convert;
 pub mod engine;
+pub mod files;
+pub mod policy;
 pub mod sandbox;
+pub mod text;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -28,7 +35,7 @@ use wasmtime::component::Resource;
 use wasmtime::{Store, Trap};
 
 use crate::config::PluginOptions;
-use crate::evaluate::{PluginHooks, Var, Vars};
+use crate::evaluate::{Failure, PluginHooks, Var, Vars};
 use crate::nexus::NexusFile;
 use crate::schema::{Operator, Schema, Source};
 use bindings::{FileView, Plugin as Bindings, TypedValue};
@@ -42,6 +49,8 @@ pub const MAX_RETURN_BYTES: usize = 16 << 20;
 /// The hooks of the plugin interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Hook {
+    /// Instantiation, with the component's start function.
+    Start,
     Metadata,
     Init,
     Select,
@@ -53,6 +62,7 @@ pub enum Hook {
 impl fmt::Display for Hook {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Hook::Start => "instantiation",
             Hook::Metadata => "metadata",
             Hook::Init => "init",
             Hook::Select => "select",
@@ -88,7 +98,7 @@ impl PluginInfo {
     /// Whether the plugin implements `hook` (metadata and init always).
     pub fn implements(&self, hook: Hook) -> bool {
         match hook {
-            Hook::Metadata | Hook::Init => true,
+            Hook::Start | Hook::Metadata | Hook::Init => true,
             h => self.hooks.iter().any(|x| *x == h.to_string()),
         }
     }
@@ -176,7 +186,10 @@ pub struct PluginError {
 
 impl fmt::Display for PluginError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "plugin {}: {} hook", self.plugin, self.hook)?;
+        match self.hook {
+            Hook::Start => write!(f, "plugin {}: instantiation (start function)", self.plugin)?,
+            h => write!(f, "plugin {}: {h} hook", self.plugin)?,
+        }
         if let Some(s) = &self.subject {
             write!(f, " ({s})")?;
         }
@@ -217,12 +230,13 @@ pub fn describe(path: &Path, opts: &PluginOptions) -> Result<PluginInfo> {
 /// Calls `metadata` in a fresh store.
 fn read_info(loaded: &Loaded, opts: &PluginOptions) -> Result<PluginInfo, PluginError> {
     let fallback = label("", &loaded.path);
-    let (mut store, bindings) = instantiate(loaded, opts).map_err(|reason| PluginError {
-        plugin: fallback.clone(),
-        hook: Hook::Metadata,
-        subject: None,
-        reason,
-    })?;
+    let (mut store, bindings) =
+        instantiate(loaded, opts, b"metadata").map_err(|reason| PluginError {
+            plugin: fallback.clone(),
+            hook: Hook::Start,
+            subject: None,
+            reason,
+        })?;
     let m = run(&mut store, &fallback, opts, |s| {
         bindings.call_metadata(s).map(Ok)
     })
@@ -250,14 +264,18 @@ fn read_info(loaded: &Loaded, opts: &PluginOptions) -> Result<PluginInfo, Plugin
             v
         }
     };
+    // Names end up in labels and messages: keep them short and inert.
+    let names = |v: Vec<String>| -> Vec<String> {
+        v.iter().take(1000).map(|n| text::clean(n, 100)).collect()
+    };
     let info = PluginInfo {
         hooks,
-        variables: any(m.variables),
-        operators: any(m.operators),
+        variables: any(names(m.variables)),
+        operators: any(names(m.operators)),
         path: loaded.path.clone(),
-        name: m.name,
-        version: m.version,
-        description: m.description,
+        name: text::clean(&m.name, 100),
+        version: text::clean(&m.version, 100),
+        description: text::clean(&m.description, text::MAX_TEXT),
         wit_version: loaded.wit_version.clone(),
         origin: loaded.origin,
         load_time: loaded.load_time,
@@ -267,10 +285,18 @@ fn read_info(loaded: &Loaded, opts: &PluginOptions) -> Result<PluginInfo, Plugin
 
 /// A fresh store with the limits of `opts`, and the plugin instantiated in
 /// it.
-fn instantiate(loaded: &Loaded, opts: &PluginOptions) -> Result<(Store<State>, Bindings), String> {
+fn instantiate(
+    loaded: &Loaded,
+    opts: &PluginOptions,
+    seed: &[u8],
+) -> Result<(Store<State>, Bindings), String> {
     let (mem, ticks) = limits(opts);
-    let mut store = Store::new(engine::engine(), State::new(mem));
+    let mut store = Store::new(engine::engine(), State::new(mem, seed));
     store.limiter(|s| &mut s.limits);
+    // What a plugin hands the host in one call (wasmtime's default: 128 MiB).
+    store.set_hostcall_fuel(MAX_RETURN_BYTES);
+    store.set_max_component_handles(sandbox::MAX_HANDLES);
+    set_deadline(&mut store, opts);
     store.epoch_deadline_trap();
     store.set_epoch_deadline(ticks);
     let bindings = loaded
@@ -278,6 +304,17 @@ fn instantiate(loaded: &Loaded, opts: &PluginOptions) -> Result<(Store<State>, B
         .instantiate(&mut store)
         .map_err(|e| classify(&mut store, e, opts))?;
     Ok((store, bindings))
+}
+
+/// Starts the time budget of one call: the epoch deadline for wasm code,
+/// and the same instant for the host's reads.
+fn set_deadline(store: &mut Store<State>, opts: &PluginOptions) {
+    let (_, ticks) = limits(opts);
+    store.set_epoch_deadline(ticks);
+    store.data_mut().deadline = Some((
+        Instant::now() + Duration::from_millis(opts.timeout_ms.max(1)),
+        opts.timeout_ms,
+    ));
 }
 
 /// Runs one call under the deadline, logs what the plugin printed, and
@@ -288,14 +325,14 @@ fn run<T>(
     opts: &PluginOptions,
     f: impl FnOnce(&mut Store<State>) -> wasmtime::Result<Result<T, String>>,
 ) -> Result<T, String> {
-    let (_, ticks) = limits(opts);
-    store.set_epoch_deadline(ticks);
+    set_deadline(store, opts);
     store.data_mut().limits.refused = None;
     let result = f(store);
+    store.data_mut().deadline = None;
     let stderr = flush_output(store, plugin);
     match result {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(msg)) => Err(msg),
+        Ok(Err(msg)) => Err(text::clean(&msg, text::MAX_TEXT)),
         Err(e) => Err(match panic_message(&stderr) {
             Some(msg) if is_unreachable(&e) => format!("it panicked: {msg}"),
             _ => classify(store, e, opts),
@@ -312,22 +349,30 @@ fn classify(store: &mut Store<State>, e: wasmtime::Error, opts: &PluginOptions) 
     if let Some(why) = store.data_mut().limits.refused.take() {
         return why;
     }
+    if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return format!("it called exit({})", exit.0);
+    }
     match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => format!(
             "it ran longer than its time limit of {} ms (plugins.timeout_ms)",
             opts.timeout_ms
         ),
-        Some(Trap::StackOverflow) => "it overflowed its stack".into(),
+        Some(Trap::StackOverflow) => "its stack overflowed".into(),
         Some(Trap::UnreachableCodeReached) => "it aborted (wasm `unreachable`)".into(),
+        // Rust and C keep their stack in linear memory, below the data: a
+        // stack overflow there shows up as an access out of bounds.
+        Some(Trap::MemoryOutOfBounds) => "it accessed memory out of bounds (in a Rust or C plugin, usually its stack overflowed: too deep a recursion)".into(),
         Some(t) => format!("it trapped: {t}"),
         None => {
-            let s = format!("{e:#}");
-            let first = s.lines().next().unwrap_or("").to_string();
-            if first.is_empty() {
-                "unknown error".into()
-            } else {
-                first
+            // A host call the plugin made failed (a WASI request over its
+            // limits, too many handles, ...): the root cause says which;
+            // the outer message is only "error while executing at ...".
+            let root = e.root_cause().to_string();
+            if root.contains("fuel allocated for hostcalls has been exhausted") {
+                return too_large_call();
             }
+            let root = root.lines().find(|l| !l.trim().is_empty()).unwrap_or("unknown error");
+            format!("a call to the host failed: {}", text::clean(root, text::MAX_TEXT))
         }
     }
 }
@@ -339,7 +384,7 @@ fn flush_output(store: &mut Store<State>, plugin: &str) -> String {
     let (err, err_dropped) = store.data().stderr.take();
     for line in out.lines().chain(err.lines()) {
         if !line.trim().is_empty() {
-            log::debug!(target: "plugin", "[{plugin}] {line}");
+            log::debug!(target: "plugin", "[{plugin}] {}", text::clean(line, text::MAX_TEXT));
         }
     }
     if out_dropped + err_dropped > 0 {
@@ -363,12 +408,7 @@ fn panic_message(stderr: &str) -> Option<String> {
         // Older formats: "panicked at 'msg', src/lib.rs:1:2".
         msg.push(first.split("panicked at").nth(1).unwrap_or("").trim());
     }
-    let s = msg.join(" ");
-    Some(if s.len() > 500 {
-        format!("{}…", &s[..s.floor_char_boundary(500)])
-    } else {
-        s
-    })
+    Some(text::clean(&msg.join(" "), 500))
 }
 
 /// Loads the plugins of the schemas used in a run (each once) and
@@ -483,12 +523,13 @@ impl PluginHost {
             .position(|(path, k, nx, _)| path == &p.path && *k == key && Arc::ptr_eq(nx, nexus))
             .map(|i| self.selecting.remove(i).3);
         self.selecting.clear();
-        let inst = match reused {
+        let mut inst = match reused {
             Some(i) => i,
             None => self
                 .instantiate(&p.path, &p.config, nexus)
                 .map_err(|e| anyhow!("schema {}: {e}", schema.file.display()))?,
         };
+        inst.may_set = p.may_set.clone();
         let problems = inst.info().check_schema(schema);
         if !problems.is_empty() {
             log::warn!("schema {}: {}", schema.file.display(), problems.join("; "));
@@ -508,6 +549,11 @@ pub struct PluginInstance {
     nexus: Arc<NexusFile>,
     live: Option<(Store<State>, Bindings, Resource<FileView>)>,
     broken: Option<String>,
+    /// The error of the first call that trapped (or ran out of time or
+    /// memory) for this file, as the failed variable reports it.
+    trap: Option<String>,
+    /// Protected fields the schema lets `transform` set.
+    may_set: Vec<String>,
     /// Time spent in calls (for the per-file cost in logs and benchmarks).
     pub busy: Duration,
 }
@@ -531,6 +577,8 @@ impl PluginInstance {
             nexus: nexus.clone(),
             live: None,
             broken: None,
+            trap: None,
+            may_set: Vec::new(),
             busy: Duration::ZERO,
         };
         inst.start()?;
@@ -547,7 +595,15 @@ impl PluginInstance {
             subject: None,
             reason,
         };
-        let (mut store, bindings) = instantiate(&self.loaded.0, &self.opts).map_err(err)?;
+        // Seeded by the data file: deterministic per file, not constant.
+        let seed = self.nexus.path().to_string_lossy().into_owned();
+        let (mut store, bindings) = instantiate(&self.loaded.0, &self.opts, seed.as_bytes())
+            .map_err(|reason| PluginError {
+                plugin: plugin.clone(),
+                hook: Hook::Start,
+                subject: None,
+                reason,
+            })?;
         let file = store
             .data_mut()
             .table
@@ -612,12 +668,41 @@ impl PluginInstance {
             r
         });
         self.busy += t0.elapsed();
+        let result = result.map_err(err);
         if trapped {
             // A trapped instance cannot be entered again: drop its store.
             self.live = None;
-            self.broken = result.as_ref().err().cloned();
+            if let Err(e) = &result {
+                self.broken = Some(e.reason.clone());
+                self.trap.get_or_insert_with(|| e.to_string());
+            }
         }
-        result.map_err(err)
+        result
+    }
+
+    /// Whether a trap in a hook stops this file (the failure policy): the
+    /// error to stop with, unless no hook trapped or the variable whose
+    /// hook trapped is marked `"optional": true` in the schema.
+    pub fn stops_file(&self, schema: &Schema, failures: &[Failure]) -> Option<String> {
+        let trap = self.trap.as_ref()?;
+        let culprit = failures.iter().find(|f| f.reason == *trap)?;
+        let optional = schema
+            .variables
+            .iter()
+            .find(|(n, _)| *n == culprit.name)
+            .is_some_and(|(_, d)| d.raw.get("optional") == Some(&Value::Bool(true)));
+        if optional {
+            log::warn!(
+                "variable `{}` is optional: the file is ingested without it although its plugin hook stopped",
+                culprit.name
+            );
+            None
+        } else {
+            Some(format!(
+                "{trap}; variable `{}` is not marked \"optional\": true, so this file stops",
+                culprit.name
+            ))
+        }
     }
 
     /// The `select` hook: does the schema apply to the data file `path`?
@@ -638,7 +723,7 @@ impl PluginInstance {
             // if a variable stopped the first one.
             self.start().map_err(|e| e.to_string())?;
         }
-        let text = Value::Object(d).to_string();
+        let text = serde_json::to_string(&d).map_err(|e| e.to_string())?;
         let out = self
             .call(Hook::Transform, None, |s, b, f| {
                 b.call_transform(s, &text, Resource::new_borrow(f.rep()))
@@ -658,7 +743,27 @@ impl PluginInstance {
             return Err(fail(too_large(out.len())));
         }
         match serde_json::from_str::<Value>(&out) {
-            Ok(Value::Object(m)) => Ok(m),
+            // A dataset has a few dozen fields; thousands would only flood
+            // the warnings about unknown ones.
+            Ok(Value::Object(m)) if m.len() > policy::MAX_FIELDS => Err(fail(format!(
+                "it returned {} top-level fields, more than the {} a dataset may have (put data in scientificMetadata)",
+                m.len(),
+                policy::MAX_FIELDS
+            ))),
+            Ok(Value::Object(m)) => {
+                let bad = policy::violations(&d, &m, &self.may_set);
+                if bad.is_empty() {
+                    Ok(m)
+                } else {
+                    Err(fail(format!(
+                        "it changed {}, which decide who owns and sees the dataset or which record it lands in; the schema can allow it with \"plugin\": {{\"may_set\": [...]}}",
+                        bad.iter()
+                            .map(|f| format!("`{f}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )))
+                }
+            }
             Ok(other) => Err(fail(format!(
                 "it returned {}, not a JSON object",
                 crate::config::kind_of(&other)
@@ -693,6 +798,14 @@ impl Drop for PluginInstance {
             self.busy.as_secs_f64() * 1e3
         );
     }
+}
+
+/// wasmtime stopped a value over [`MAX_RETURN_BYTES`] while copying it.
+fn too_large_call() -> String {
+    format!(
+        "it passed the host more than the {} MiB a plugin value may have",
+        MAX_RETURN_BYTES >> 20
+    )
 }
 
 fn too_large(n: usize) -> String {

@@ -4,6 +4,7 @@
 //! memory and table limits of its store.
 
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use wasmtime::component::{Linker, Resource, ResourceTable};
 use wasmtime::{ResourceLimiter, StoreContextMut};
@@ -17,14 +18,17 @@ use wasmtime_wasi::{
 pub const MAX_HANDLES: usize = 1000;
 /// Output kept per call and stream; the rest is counted and dropped.
 const MAX_CAPTURE: usize = 64 * 1024;
+/// 64-byte blocks of "random" bytes a sandbox cycles through (16 KiB).
+const RANDOM_BLOCKS: u32 = 256;
 
 /// Per-store data of a plugin instance.
 pub struct State {
     pub wasi: WasiCtx,
     pub table: ResourceTable,
     pub limits: Limits,
-    /// Largest dataset read the host performs for the plugin.
-    pub max_read_bytes: u64,
+    /// When the current call runs out of time, and its limit (for reads
+    /// the host does in pieces).
+    pub deadline: Option<(Instant, u64)>,
     pub stdout: Captured,
     pub stderr: Captured,
 }
@@ -39,21 +43,34 @@ impl WasiView for State {
 }
 
 impl State {
-    pub fn new(max_memory_bytes: usize) -> State {
+    /// A fresh sandbox; its "random" bytes are derived from `seed` (the data
+    /// file), so they are the same for the same file and differ between
+    /// files.
+    pub fn new(max_memory_bytes: usize, seed: &[u8]) -> State {
         let stdout = Captured::default();
         let stderr = Captured::default();
+        // wasmtime's deterministic source cycles through its bytes: give it
+        // enough that a plugin's UUIDs do not repeat within a file.
+        let stream = |tag: &[u8]| -> Vec<u8> {
+            (0u32..RANDOM_BLOCKS)
+                .flat_map(|i| {
+                    let mut st = blake2b_simd::Params::new().hash_length(64).to_state();
+                    st.update(tag);
+                    st.update(&i.to_le_bytes());
+                    st.update(seed);
+                    st.finalize().as_bytes().to_vec()
+                })
+                .collect()
+        };
+        let seed128 = u128::from_le_bytes(stream(b"seed")[..16].try_into().unwrap_or_default());
         let wasi = WasiCtxBuilder::new()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .wall_clock(FixedClock)
             .monotonic_clock(FixedClock)
-            .secure_random(wasmtime_wasi::Deterministic::new(vec![
-                0x5c, 0x1c, 0xa7, 0x42,
-            ]))
-            .insecure_random(wasmtime_wasi::Deterministic::new(vec![
-                0x42, 0xa7, 0x1c, 0x5c,
-            ]))
-            .insecure_random_seed(0x5c1ca7)
+            .secure_random(wasmtime_wasi::Deterministic::new(stream(b"secure")))
+            .insecure_random(wasmtime_wasi::Deterministic::new(stream(b"insecure")))
+            .insecure_random_seed(seed128)
             .max_random_size(1 << 20)
             .allow_tcp(false)
             .allow_udp(false)
@@ -65,7 +82,7 @@ impl State {
             wasi,
             table,
             limits: Limits::new(max_memory_bytes),
-            max_read_bytes: (max_memory_bytes / 2) as u64,
+            deadline: None,
             stdout,
             stderr,
         }
@@ -94,10 +111,18 @@ impl HostMonotonicClock for FixedClock {
     }
 }
 
-/// The memory and table limits of one store. Remembers why it refused, so
-/// the error can say so.
+/// Bytes a table element is counted at (a pointer-sized reference).
+const TABLE_ELEMENT: usize = 8;
+
+/// One memory budget for everything a plugin instance holds: all its linear
+/// memories and tables (a component can declare several of each), checked
+/// before they grow, and the host buffers made on its behalf (checked with
+/// [`Limits::reserve`] before a read). Remembers why it refused, so the
+/// error can say so.
 pub struct Limits {
     pub max_memory: usize,
+    /// Bytes of linear memory and tables the instance holds now.
+    pub used: usize,
     pub refused: Option<String>,
 }
 
@@ -105,7 +130,51 @@ impl Limits {
     fn new(max_memory: usize) -> Self {
         Limits {
             max_memory,
+            used: 0,
             refused: None,
+        }
+    }
+
+    fn too_much(&self) -> String {
+        format!(
+            "it needs more than its memory limit of {} MiB (plugins.max_memory_mb)",
+            self.max_memory >> 20
+        )
+    }
+
+    /// Accounts one memory or table going from `current` to `desired`
+    /// bytes, if the budget allows it.
+    fn grow(&mut self, current: usize, desired: usize) -> wasmtime::Result<bool> {
+        let total = self
+            .used
+            .saturating_sub(current)
+            .checked_add(desired)
+            .filter(|t| *t <= self.max_memory);
+        match total {
+            Some(t) => {
+                self.used = t;
+                Ok(true)
+            }
+            None => {
+                let why = self.too_much();
+                self.refused = Some(why.clone());
+                wasmtime::bail!("{why}")
+            }
+        }
+    }
+
+    /// Whether the host may allocate `bytes` more for the plugin now (a
+    /// read it asked for): an error saying why not, for the plugin.
+    pub fn reserve(&self, bytes: Option<u64>) -> Result<(), String> {
+        let room = self.max_memory.saturating_sub(self.used) as u64;
+        match bytes {
+            Some(b) if b <= room => Ok(()),
+            Some(b) => Err(format!(
+                "reading it takes about {} MiB, more than the {} MiB left of the plugin's memory limit; read it in slices with read-slice",
+                b >> 20,
+                room >> 20
+            )),
+            None => Err("its size overflows: it cannot be read".into()),
         }
     }
 }
@@ -113,33 +182,21 @@ impl Limits {
 impl ResourceLimiter for Limits {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.max_memory {
-            let why = format!(
-                "it needs more than its memory limit of {} MiB (plugins.max_memory_mb)",
-                self.max_memory >> 20
-            );
-            self.refused = Some(why.clone());
-            wasmtime::bail!("{why}");
-        }
-        Ok(true)
+        self.grow(current, desired)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > 1_000_000 {
-            let why = "it needs a table of more than 1000000 elements".to_string();
-            self.refused = Some(why.clone());
-            wasmtime::bail!("{why}");
-        }
-        Ok(true)
+        let bytes = |n: usize| n.saturating_mul(TABLE_ELEMENT);
+        self.grow(bytes(current), bytes(desired))
     }
 
     fn instances(&self) -> usize {
@@ -253,4 +310,41 @@ pub fn add_wasi(linker: &mut Linker<State>) -> wasmtime::Result<()> {
     )?;
     linker.allow_shadowing(false);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: usize = 1 << 20;
+
+    #[test]
+    fn one_budget_over_all_memories_and_tables() {
+        // Nine extra 200 MiB memories used to reach 1.8 GiB under 256 MiB.
+        let mut l = Limits::new(256 * MIB);
+        assert!(l.memory_growing(0, 200 * MIB, None).unwrap());
+        assert!(l.memory_growing(0, 200 * MIB, None).is_err());
+        assert!(l.refused.as_deref().unwrap().contains("256 MiB"));
+        // Growing one memory counts only the difference.
+        assert!(l.memory_growing(200 * MIB, 250 * MIB, None).unwrap());
+        assert_eq!(l.used, 250 * MIB);
+        // 90 tables of a million entries used to reach 700 MiB under 64 MiB.
+        let mut l = Limits::new(64 * MIB);
+        let mut ok = 0;
+        for _ in 0..90 {
+            if l.table_growing(0, 1_000_000, None).is_ok() {
+                ok += 1;
+            }
+        }
+        assert_eq!(ok, 8, "8 MB each");
+        assert!(l.used <= 64 * MIB);
+        // Sizes that wrap are refused, not wrapped.
+        assert!(l.table_growing(0, usize::MAX / 2, None).is_err());
+        // Host buffers: checked before they are made, against what is left.
+        assert!(l.reserve(Some(4 << 20)).is_err());
+        assert!(l.reserve(None).is_err());
+        let l = Limits::new(64 * MIB);
+        assert!(l.reserve(Some(64 << 20)).is_ok());
+        assert!(l.reserve(Some((64 << 20) + 1)).is_err());
+    }
 }

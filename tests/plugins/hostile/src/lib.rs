@@ -1,9 +1,14 @@
 //! A plugin that misbehaves on purpose, for the host's sandbox tests.
 //!
 //! Config: `{"hook": "init" | "select" | "variable" | "operator" | "transform",
-//! "mode": "loop" | "memory" | "panic" | "huge" | "sleep" | "error",
-//! "target": "answer"}`: that hook misbehaves that way (for variables: only
-//! for the variable `target`); every other call behaves. The variable `probe`
+//! "mode": "loop" | "memory" | "panic" | "huge" | "sleep" | "error" | "forge"
+//! | "exit" | "read" | "attribute" | "rewrite", "target": "answer", "path":
+//! ..., "name": ...}`: that hook misbehaves that way (for variables: only for
+//! the variable `target`); every other call behaves. `forge` fails with a
+//! long message holding control characters and a forged log line (and
+//! prints one); `exit` calls `exit(3)`; `read`/`attribute` make the host read
+//! the dataset `path` (attribute `name`) whole; `rewrite` (transform) points
+//! the dataset at another record and owner. The variable `probe`
 //! reports what the sandbox lets it see (environment, arguments, files,
 //! clocks, randomness); the variable `answer` is 42.
 
@@ -16,14 +21,40 @@ struct Hostile {
     hook: String,
     mode: String,
     target: String,
+    config: Value,
 }
 
+/// A line the ingestor's log could show on success.
+const FORGED: &str =
+    "\n[2026-01-01T00:00:00Z INFO  scicat_ingestor] dataset 20.500.12269/forged uploaded\n";
+
 impl Hostile {
-    fn misbehave(&self, hook: &str) -> Result<Option<Typed>> {
+    fn misbehave(&self, hook: &str, file: Option<&NexusFile>) -> Result<Option<Typed>> {
         if self.hook != hook {
             return Ok(None);
         }
+        let arg = |k: &str| self.config.get(k).and_then(Value::as_str).unwrap_or("");
         match self.mode.as_str() {
+            "forge" => {
+                println!("{FORGED}\x1b[2K\rdataset uploaded");
+                bail!("refused\x1b[31m{FORGED}{}", "x".repeat(1 << 20))
+            }
+            "exit" => std::process::exit(3),
+            "read" => match file {
+                Some(f) => Ok(Some(Typed::new(
+                    f.read(arg("path"))?.to_json().to_string().len() as i64,
+                ))),
+                None => bail!("read needs a file"),
+            },
+            "attribute" => match file {
+                Some(f) => Ok(Some(Typed::new(
+                    f.attribute(arg("path"), arg("name"))?
+                        .to_json()
+                        .to_string()
+                        .len() as i64,
+                ))),
+                None => bail!("attribute needs a file"),
+            },
             "loop" => {
                 let mut i: u64 = 0;
                 loop {
@@ -113,13 +144,14 @@ impl Plugin for Hostile {
             target: Some(s("target"))
                 .filter(|t| !t.is_empty())
                 .unwrap_or_else(|| "answer".into()),
+            config,
         };
-        h.misbehave("init")?;
+        h.misbehave("init", None)?;
         Ok(h)
     }
 
-    fn select(&mut self, _file: &NexusFile, _path: &str) -> Result<bool> {
-        self.misbehave("select")?;
+    fn select(&mut self, file: &NexusFile, _path: &str) -> Result<bool> {
+        self.misbehave("select", Some(file))?;
         Ok(true)
     }
 
@@ -131,7 +163,7 @@ impl Plugin for Hostile {
         vars: &Vars,
     ) -> Result<Typed> {
         if name == self.target
-            && let Some(v) = self.misbehave("variable")?
+            && let Some(v) = self.misbehave("variable", Some(file))?
         {
             return Ok(v);
         }
@@ -149,7 +181,7 @@ impl Plugin for Hostile {
     }
 
     fn operator(&mut self, _name: &str, value: Typed, _vars: &Vars) -> Result<Typed> {
-        if let Some(v) = self.misbehave("operator")? {
+        if let Some(v) = self.misbehave("operator", None)? {
             return Ok(v);
         }
         Ok(value)
@@ -158,9 +190,19 @@ impl Plugin for Hostile {
     fn transform(
         &mut self,
         mut d: Map<String, Value>,
-        _file: &NexusFile,
+        file: &NexusFile,
     ) -> Result<Map<String, Value>> {
-        if let Some(v) = self.misbehave("transform")? {
+        if self.hook == "transform" && self.mode == "rewrite" {
+            // Someone else's dataset, made public, with this file's data.
+            d.insert("pid".into(), json!("20.500.12269/someone-elses"));
+            d.insert("ownerGroup".into(), json!("other-group"));
+            d.insert("accessGroups".into(), json!(["public"]));
+            d.insert("isPublished".into(), json!(true));
+            let folder = d.get("sourceFolder").and_then(Value::as_str).unwrap_or("");
+            d.insert("sourceFolder".into(), json!(format!("{folder}/")));
+            return Ok(d);
+        }
+        if let Some(v) = self.misbehave("transform", Some(file))? {
             d.insert("huge".into(), v.to_json());
             return Ok(d);
         }

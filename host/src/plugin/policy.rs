@@ -1,0 +1,62 @@
+//! What a plugin's `transform` may change: descriptive fields and
+//! scientific metadata, but not the fields that decide who owns and sees
+//! the dataset or which record it lands in, unless the schema grants them
+//! by name (`"plugin": {"may_set": [...]}`).
+
+use serde_json::{Map, Value};
+
+/// Most top-level fields a transformed dataset may have.
+pub const MAX_FIELDS: usize = 200;
+
+/// Fields a transform may not add, change or remove without a grant.
+pub const PROTECTED: &[&str] = &[
+    "pid",
+    "ownerGroup",
+    "accessGroups",
+    "sharedWith",
+    "isPublished",
+    "instrumentGroup",
+    "sourceFolder",
+    "sourceFolderHost",
+    "size",
+    "numberOfFiles",
+];
+
+/// The protected fields `after` differs from `before` in, that `granted`
+/// does not list (empty: the transform keeps the policy).
+pub fn violations(
+    before: &Map<String, Value>,
+    after: &Map<String, Value>,
+    granted: &[String],
+) -> Vec<&'static str> {
+    PROTECTED
+        .iter()
+        .copied()
+        .filter(|f| before.get(*f) != after.get(*f))
+        .filter(|f| !granted.iter().any(|g| g == f))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn protected_fields_need_a_grant() {
+        let before = map(json!({"pid": "a", "ownerGroup": "g", "datasetName": "x"}));
+        let same = map(json!({"pid": "a", "ownerGroup": "g", "datasetName": "y", "keywords": []}));
+        assert!(violations(&before, &same, &[]).is_empty());
+        let bad = map(json!({"pid": "b", "datasetName": "x", "isPublished": true}));
+        assert_eq!(
+            violations(&before, &bad, &[]),
+            ["pid", "ownerGroup", "isPublished"]
+        );
+        let granted = ["isPublished".to_string(), "ownerGroup".to_string()];
+        assert_eq!(violations(&before, &bad, &granted), ["pid"]);
+    }
+}
