@@ -4,9 +4,9 @@
 //! schemas then costs a skim of each file, not a thousand conversions.
 //! `validate` keeps loading every schema fully ([`SchemaSet`]).
 
-use std::sync::OnceLock;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use anyhow::{Result, anyhow};
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
