@@ -200,7 +200,8 @@ fn forbidden_and_conflict() {
     assert_ne!(run.code, 0);
     assert!(run.last_line().contains("owner group"), "{}", run.stderr);
     // 409: the pid exists (here: created behind a 404 on the GET) — treated as
-    // "exists", and its datablock is created.
+    // "exists", and, being this file's (same owner group and source folder),
+    // its datablock is created.
     server.clear_faults();
     server.fail("GET datasets/", 404, 1);
     let mut pre = case.config.clone();
@@ -208,8 +209,8 @@ fn forbidden_and_conflict() {
     let d = serde_json::json!({
         "pid": "20.500.12269/f22acb1c-950b-11ef-a3ef-fa163e9aae0a", "type": "raw",
         "datasetName": "x", "principalInvestigator": "p", "creationLocation": "l", "owner": "o",
-        "contactEmail": "a@b.org", "sourceFolder": "/s", "creationTime": "2024-01-01T00:00:00Z",
-        "ownerGroup": "g"});
+        "contactEmail": "a@b.org", "sourceFolder": case.dir.join("443503"),
+        "creationTime": "2024-01-01T00:00:00Z", "ownerGroup": "ess_proposal_443503"});
     server.state().datasets.push(d);
     let cfg = write_config(&case.dir, &pre);
     let run = ingest(&cfg, &case.data, &[], &[]);
