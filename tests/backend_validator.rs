@@ -254,6 +254,21 @@ fn every_body_we_produce_passes_the_real_backend_in_v3_and_v4() {
             files[i].push(out);
         }
     }
+    // The test server takes them too.
+    for (api, f) in VERSIONS.iter().zip(&files) {
+        for file in f {
+            let j: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+            let d = Some(&j["dataset"]);
+            let ours = if *api == "v3" {
+                validate_dataset(d)
+            } else {
+                validate_dataset_v4(d)
+            };
+            assert!(ours.is_empty(), "{api} {}: {ours:?}", file.display());
+            let odb = validate_origdatablock(Some(&j["origdatablock"]));
+            assert!(odb.is_empty(), "{api} {}: {odb:?}", file.display());
+        }
+    }
     // The v4 bodies really are v4-shaped (and v3 ones v3-shaped).
     let sample = |api: &str| -> Value {
         serde_json::from_str(
@@ -509,6 +524,7 @@ fn the_test_server_is_as_strict_as_the_real_backend() {
         let results = j["results"].as_array().unwrap();
         assert_eq!(results.len(), list.len(), "{report}");
         for ((what, kind, body), r) in list.iter().zip(results) {
+            assert_eq!(r["kind"], json!(kind), "results out of order at {what}");
             let real = r[api]["accepted"] == true;
             let ours = match (*kind, *api) {
                 ("dataset", "v3") => validate_dataset(Some(body)),
