@@ -1098,15 +1098,17 @@ mod tests {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap()
         };
-        let opts = ScicatOptions {
-            host: format!("http://{dead}/api/v3"),
-            timeout: 0.5,
-            ..Default::default()
+        let post = |addr: std::net::SocketAddr| {
+            let opts = ScicatOptions {
+                host: format!("http://{addr}/api/v3"),
+                timeout: 0.5,
+                ..Default::default()
+            };
+            let c = Client::new(&opts).unwrap();
+            c.post("create dataset", &c.endpoint("datasets", ""), &json!({}))
+                .unwrap_err()
         };
-        let c = Client::new(&opts).unwrap();
-        let e = c
-            .post("create dataset", &c.endpoint("datasets", ""), &json!({}))
-            .unwrap_err();
+        let e = post(dead);
         assert!(matches!(e, ScicatError::NotSent { .. }), "{e:?}");
         assert!(!e.is_ambiguous());
 
@@ -1114,15 +1116,7 @@ mod tests {
         let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = hung.local_addr().unwrap();
         let keep = std::thread::spawn(move || hung.accept().map(|(s, _)| s));
-        let opts = ScicatOptions {
-            host: format!("http://{addr}/api/v3"),
-            timeout: 0.5,
-            ..Default::default()
-        };
-        let c = Client::new(&opts).unwrap();
-        let e = c
-            .post("create dataset", &c.endpoint("datasets", ""), &json!({}))
-            .unwrap_err();
+        let e = post(addr);
         assert!(matches!(e, ScicatError::NoAnswer { .. }), "{e:?}");
         assert!(e.is_ambiguous());
         drop(keep);
