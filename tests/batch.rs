@@ -242,3 +242,52 @@ fn one_engine_ingests_fifty_files_from_four_threads() {
         assert!(pid.ends_with(&format!("{:012}", 60000 + run)), "{pid}");
     }
 }
+
+#[test]
+fn ctrl_c_finishes_the_running_files_and_prints_the_summary_so_far() {
+    let server = ScicatServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    for i in 0..30 {
+        fixtures::ess_in_tree(tmp.path(), &format!("coda_{i}.hdf"), &ess(80000 + i));
+    }
+    let config = write_config(tmp.path(), &config_for(&server.url, &schemas_dir()));
+    // Each dataset POST takes a while, so the interrupt lands mid-file.
+    server.delay("POST datasets", std::time::Duration::from_millis(300));
+    let report_path = tmp.path().join("r.json");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_scicat-ingestor"))
+        .args([
+            "ingest",
+            "-c",
+            config.to_str().unwrap(),
+            "--jobs",
+            "2",
+            "--report",
+        ])
+        .arg(&report_path)
+        .arg(tmp.path())
+        .env("HDF5_USE_FILE_LOCKING", "FALSE")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while server.requests_to("POST datasets").len() < 3 {
+        assert!(t.elapsed() < std::time::Duration::from_secs(60));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // SIGINT, as Ctrl-C sends it.
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let datasets = server.datasets().len();
+    assert!(datasets < 30, "no new files after Ctrl-C: {datasets}");
+    // The running files were finished, not cut between their two POSTs.
+    assert_pairs(&server, datasets);
+    let records = report(&report_path);
+    assert_eq!(records.len(), datasets, "{records:#?}");
+}
