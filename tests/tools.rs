@@ -472,3 +472,49 @@ fn every_subcommand_explains_itself_with_an_example() {
         assert!(run.stdout.contains(sub), "{}", run.stdout);
     }
 }
+
+#[test]
+fn golden_cases_load_their_config_as_production_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = case_folder(tmp.path());
+    let c = case.to_str().unwrap();
+    ingestor(&["test", "--update", c], &[]).ok();
+    let original = std::fs::read_to_string(&case).unwrap();
+    // A misspelt key: the case fails, naming it.
+    let typo = original.replace("default_owner_group", "default_owner_grup");
+    std::fs::write(&case, &typo).unwrap();
+    let run = ingestor(&["test", c], &[]);
+    assert_ne!(run.code, 0);
+    assert!(run.stdout.contains("default_owner_grup"), "{}", run.stdout);
+    // A value production refuses is an error here too.
+    let relativ = original.replace(
+        "dataset: {default_owner_group: ess}",
+        "dataset: {default_owner_group: ess}\n  ingestion: {file_handling: {file_path_type: relativ}}",
+    );
+    std::fs::write(&case, &relativ).unwrap();
+    let run = ingestor(&["test", c], &[]);
+    assert_ne!(run.code, 0);
+    assert!(run.stdout.contains("file_path_type"), "{}", run.stdout);
+    // Warnings a case expects are asserted: listed, it passes; a listed one
+    // that does not come, it fails.
+    std::fs::write(&case, format!("{typo}warnings: [default_owner_grup]\n")).unwrap();
+    let run = ingestor(&["test", c], &[]);
+    assert!(
+        run.stdout.contains("PASS"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    std::fs::write(
+        &case,
+        format!("{original}warnings: [a warning that never comes]\n"),
+    )
+    .unwrap();
+    let run = ingestor(&["test", c], &[]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stdout.contains("a warning that never comes"),
+        "{}",
+        run.stdout
+    );
+}

@@ -489,7 +489,29 @@ fn strip_position(msg: &str) -> String {
 pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
-    let mut doc = parse_document(path, &text)?;
+    let doc = parse_document(path, &text)?;
+    let mut loaded = from_document(doc, path, overrides)?;
+    let config = &mut loaded.config;
+    if let Ok(token) = std::env::var("SCICAT_TOKEN")
+        && !token.is_empty()
+    {
+        crate::logging::add_secret(&token);
+        config.scicat.token = Secret::new(token);
+    }
+    if let Ok(password) = std::env::var("SCICAT_PASSWORD")
+        && !password.is_empty()
+    {
+        crate::logging::add_secret(&password);
+        config.scicat.password = Secret::new(password);
+    }
+    Ok(loaded)
+}
+
+/// A config document (as read from `path`) with the overrides applied:
+/// unknown keys become warnings, wrong types and values errors naming the
+/// key. Golden test cases load their config options through here too, so a
+/// misspelt key is caught there as in production.
+pub fn from_document(mut doc: Value, path: &Path, overrides: &[String]) -> Result<Loaded> {
     if !doc.is_object() {
         bail!(
             "{}: the configuration must be an object of sections, found {}",
@@ -526,18 +548,6 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Loaded> {
         )
     })?;
     config.config_file = path.display().to_string();
-    if let Ok(token) = std::env::var("SCICAT_TOKEN")
-        && !token.is_empty()
-    {
-        crate::logging::add_secret(&token);
-        config.scicat.token = Secret::new(token);
-    }
-    if let Ok(password) = std::env::var("SCICAT_PASSWORD")
-        && !password.is_empty()
-    {
-        crate::logging::add_secret(&password);
-        config.scicat.password = Secret::new(password);
-    }
     check_values(&config, path)?;
     Ok(Loaded { config, warnings })
 }

@@ -32,6 +32,9 @@ pub struct Case {
     pub config: Value,
     pub scicat: Map<String, Value>,
     pub expected: PathBuf,
+    /// The warnings the run must give, each as a piece of its text (`None`:
+    /// not checked, but a config warning still fails the case).
+    pub warnings: Option<Vec<String>>,
 }
 
 /// How a case ended.
@@ -51,6 +54,7 @@ const CASE_KEYS: &[&str] = &[
     "config",
     "scicat",
     "expected",
+    "warnings",
     "description",
 ];
 
@@ -107,6 +111,22 @@ impl Case {
             },
             expected: path_of("expected")?
                 .unwrap_or_else(|| dir.join(format!("{stem}.expected.json"))),
+            warnings: match m.get("warnings") {
+                None | Some(Value::Null) => None,
+                Some(Value::Array(items)) => Some(
+                    items
+                        .iter()
+                        .map(|w| w.as_str().map(str::to_string))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| {
+                            anyhow!("{}: `warnings` is a list of strings", file.display())
+                        })?,
+                ),
+                Some(_) => bail!(
+                    "{}: `warnings` is a list of strings (pieces of the expected warnings)",
+                    file.display()
+                ),
+            },
         })
     }
 }
@@ -145,45 +165,25 @@ impl ScFetch for Recorded<'_> {
     }
 }
 
-/// Config defaults overlaid with the case's `config` options.
-fn case_config(case: &Case) -> Result<Config> {
-    let mut base = serde_json::to_value(Config::default())?;
-    overlay(&mut base, &case.config);
-    let mut c: Config = serde_path_to_error::deserialize(base).map_err(|e| {
-        anyhow!(
-            "{}: config option `{}`: {}",
-            case.file.display(),
-            e.path(),
-            e.inner()
-        )
-    })?;
-    c.config_file = case.file.display().to_string();
+/// The case's `config` options loaded as production loads a config file
+/// (unknown keys are warnings, wrong values errors), with the warnings.
+fn case_config(case: &Case) -> Result<(Config, Vec<String>)> {
+    let loaded = crate::config::from_document(case.config.clone(), &case.file, &[])?;
+    let mut c = loaded.config;
     // Recorded replies stand in for SciCat: no host, no secrets.
     c.scicat.host = String::new();
     c.scicat.token = crate::config::Secret::default();
     c.scicat.password = crate::config::Secret::default();
-    Ok(c)
+    Ok((c, loaded.warnings))
 }
 
-fn overlay(base: &mut Value, over: &Value) {
-    match (base, over) {
-        (Value::Object(b), Value::Object(o)) => {
-            for (k, v) in o {
-                match b.get_mut(k) {
-                    Some(slot) if slot.is_object() && v.is_object() => overlay(slot, v),
-                    _ => {
-                        b.insert(k.clone(), v.clone());
-                    }
-                }
-            }
-        }
-        (b, o) => *b = o.clone(),
+/// Runs one case and returns what it produced, normalised, and the
+/// warnings it gave (config first).
+pub fn produce(case: &Case) -> Result<(Value, Vec<String>)> {
+    let (config, mut warnings) = case_config(case)?;
+    for w in &warnings {
+        log::warn!("{w}");
     }
-}
-
-/// Runs one case and returns what it produced, normalised.
-pub fn produce(case: &Case) -> Result<Value> {
-    let config = case_config(case)?;
     let files = if case.schemas.is_dir() {
         schema::schema_files(&case.schemas)?
     } else {
@@ -208,7 +208,7 @@ pub fn produce(case: &Case) -> Result<Value> {
         std::fs::copy(p, &to).with_context(|| format!("cannot read {}", p.display()))?;
         Ok(to)
     };
-    let result = (|| -> Result<Value> {
+    let result = (|| -> Result<(Value, Vec<String>)> {
         let nexus = place(&case.nexus_file)?;
         let done = case
             .done_writing_message_file
@@ -243,10 +243,37 @@ pub fn produce(case: &Case) -> Result<Value> {
             &scratch.to_string_lossy(),
             config.dataset.generate_dataset_pid,
         );
-        Ok(out)
+        Ok((out, built.warnings))
     })();
     let _ = std::fs::remove_dir_all(&scratch);
-    result
+    let (out, run_warnings) = result?;
+    let config_warnings = warnings.len();
+    warnings.extend(run_warnings);
+    if case.warnings.is_none() && config_warnings > 0 {
+        bail!(
+            "{}: the case's config gives warnings ({}); fix the config, or list them under `warnings:`",
+            case.file.display(),
+            warnings[..config_warnings].join("; ")
+        );
+    }
+    Ok((out, warnings))
+}
+
+/// Each expected piece must be in some warning, and each warning must have
+/// an expected piece.
+fn check_warnings(expected: &[String], got: &[String], diffs: &mut Vec<String>) {
+    for e in expected {
+        if !got.iter().any(|g| g.contains(e.as_str())) {
+            diffs.push(format!(
+                "warnings: expected one containing {e:?}, got {got:?}"
+            ));
+        }
+    }
+    for g in got {
+        if !expected.iter().any(|e| g.contains(e.as_str())) {
+            diffs.push(format!("warnings: unexpected {g:?}"));
+        }
+    }
 }
 
 /// Replaces what differs between runs and machines by placeholders.
@@ -338,7 +365,7 @@ pub fn diff(path: &str, expected: &Value, actual: &Value, out: &mut Vec<String>)
 
 /// Runs a case: compares with the expectation, or rewrites it with `update`.
 pub fn run_case(case: &Case, update: bool) -> Result<Verdict> {
-    let actual = produce(case)?;
+    let (actual, warnings) = produce(case)?;
     if update {
         std::fs::write(
             &case.expected,
@@ -358,6 +385,9 @@ pub fn run_case(case: &Case, update: bool) -> Result<Verdict> {
         .with_context(|| format!("{} is not valid JSON", case.expected.display()))?;
     let mut diffs = Vec::new();
     diff("", &expected, &actual, &mut diffs);
+    if let Some(want) = &case.warnings {
+        check_warnings(want, &warnings, &mut diffs);
+    }
     Ok(if diffs.is_empty() {
         Verdict::Pass
     } else {
