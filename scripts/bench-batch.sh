@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release/scicat-ingestor}
-EX=target/release/examples
+EX=${EX:-target/release/examples}
 FILES=${FILES:-1000}
 JOBS=${JOBS:-$(nproc)}
 work=$(mktemp -d)
