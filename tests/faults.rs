@@ -507,3 +507,29 @@ fn a_datablock_never_goes_into_another_owners_dataset() {
         assert!(server.origdatablocks().is_empty(), "no datablock added");
     }
 }
+
+#[test]
+fn a_folder_or_a_pipe_as_data_file_fails_at_once() {
+    let server = ScicatServer::start();
+    let case = Case::new(&server.url);
+    let pipe = case.dir.join("fifo.hdf");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&pipe)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let cfg = write_config(&case.dir, &case.config);
+    for bad in [case.dir.as_path(), pipe.as_path()] {
+        let t = Instant::now();
+        let run = ingest(&cfg, bad, &["-d"], &[]);
+        assert_ne!(run.code, 0);
+        assert!(
+            run.last_line().contains("not a regular file"),
+            "{}",
+            run.stderr
+        );
+        assert!(t.elapsed() < Duration::from_secs(5), "no retries, no hang");
+    }
+}

@@ -158,6 +158,14 @@ impl NexusFile {
         if !path.exists() {
             return Err(format!("{}: no such file", path.display()));
         }
+        // A folder, a device or a pipe would hang or never end (HDF5 and the
+        // checksum would read it forever): only regular files are data files.
+        if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+            return Err(format!(
+                "{}: not a regular file (a folder, a device or a pipe): give a data file",
+                path.display()
+            ));
+        }
         let file = if path.to_str().is_some() {
             File::open(path)
         } else {
@@ -189,7 +197,11 @@ impl NexusFile {
             tries += 1;
             match Self::open(path) {
                 Ok(f) => return Ok(f),
-                Err(e) if !path.exists() || tries >= max_tries.max(1) => {
+                Err(e)
+                    if !path.exists()
+                        || !std::fs::metadata(path).is_ok_and(|m| m.is_file())
+                        || tries >= max_tries.max(1) =>
+                {
                     if tries > 1 {
                         return Err(format!("{e} (gave up after {tries} tries)"));
                     }
