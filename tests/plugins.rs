@@ -1223,6 +1223,16 @@ fn wasi_exit_is_reported_as_such() {
     assert_variable_stopped("exit", "it called exit(1)");
 }
 
+/// A Rust plugin's stack lives in its linear memory: its overflow traps as
+/// an access out of bounds, which the reason explains.
+#[test]
+fn a_stack_overflow_is_reported_as_such() {
+    assert_variable_stopped(
+        "recurse",
+        "it accessed memory out of bounds (in a Rust or C plugin, usually its stack overflowed",
+    );
+}
+
 /// A failing `select` is reported even when, because of it, no schema
 /// matches.
 #[test]
