@@ -1381,3 +1381,45 @@ fn compilation_is_bounded_by_a_cpu_limit_in_a_child_process() {
     );
     assert!(t0.elapsed().as_secs() < 30, "took {:?}", t0.elapsed());
 }
+
+/// The key is made on first use (0600, in the user's config folder, not the
+/// cache folder); entries made with another key are not trusted.
+#[test]
+fn the_cache_key_is_made_on_first_use_and_entries_need_it() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let schemas = example_schemas("array-stats", tmp.path());
+    let mut config = plugin_config(&schemas, json!({}));
+    config["plugins"]["cache_dir"] = json!("");
+    let cfg = write_config(tmp.path(), &config);
+    let data = fixtures::ess_in_tree(tmp.path(), "run_1.nxs", &Ess::default());
+    let run = |xdg_config: &Path| {
+        let r = ingestor(
+            &[
+                "-c",
+                cfg.to_str().unwrap(),
+                "--nexus-file",
+                data.to_str().unwrap(),
+                "--dry-run",
+            ],
+            &[
+                ("XDG_CACHE_HOME", tmp.path().join("cache").to_str().unwrap()),
+                ("XDG_CONFIG_HOME", xdg_config.to_str().unwrap()),
+            ],
+        );
+        r.ok();
+        r.stderr
+    };
+    let mine = tmp.path().join("config");
+    assert!(run(&mine).contains("(compiled;"));
+    let key = mine.join("scicat-ingestor/plugin-cache.key");
+    let meta = std::fs::metadata(&key).unwrap();
+    assert_eq!((meta.mode() & 0o777, meta.len()), (0o600, 32));
+    assert!(run(&mine).contains("from the compiled-code cache"));
+    // Same folder, another key (another user's, or a copied header): recompiled.
+    let other = run(&tmp.path().join("other-config"));
+    assert!(
+        other.contains("(compiled;") && other.contains("authentication code does not match"),
+        "{other}"
+    );
+}
