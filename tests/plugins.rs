@@ -977,8 +977,9 @@ fn big_file(dir: &Path) -> Arc<NexusFile> {
             .shape(131_072)
             .create("strings")
             .unwrap();
-        // 512 MiB of floats.
+        // 512 MiB of floats; a fill value makes HDF5 write every byte.
         g.new_dataset::<f64>()
+            .fill_value(1.5)
             .chunk(1 << 16)
             .shape(1 << 26)
             .create("floats")
@@ -1054,8 +1055,8 @@ fn host_reads_are_checked_against_the_memory_budget_before_reading() {
 }
 
 /// Bound: a 512 MiB host read under a 20 ms limit is cut between pieces
-/// (it returns within 3 s and holds at most what was read so far) instead of
-/// running to the end.
+/// (it returns within 3 s, and the process's peak memory stays under
+/// 384 MiB) instead of running to the end (512 MiB and more).
 #[test]
 fn long_host_reads_stop_at_the_deadline() {
     let tmp = tempfile::tempdir().unwrap();
@@ -1071,6 +1072,8 @@ fn long_host_reads_stop_at_the_deadline() {
         "{e}"
     );
     assert!(took.as_secs_f64() < 3.0, "took {took:?}");
+    let peak = peak_rss();
+    assert!(peak < 384 << 20, "peak RSS {} MiB", peak >> 20);
 }
 
 // ------------------------------------------------ what a plugin says, and why it stopped
@@ -1100,6 +1103,16 @@ fn plugin_text_cannot_forge_log_lines() {
 #[test]
 fn wasi_exit_is_reported_as_such() {
     assert_variable_stopped("exit", "it called exit(1)");
+}
+
+/// A Rust plugin's stack lives in its linear memory: its overflow traps as
+/// an access out of bounds, which the reason explains.
+#[test]
+fn a_stack_overflow_is_reported_as_such() {
+    assert_variable_stopped(
+        "recurse",
+        "it accessed memory out of bounds (in a Rust or C plugin, usually its stack overflowed",
+    );
 }
 
 /// A failing `select` is reported even when, because of it, no schema
@@ -1249,4 +1262,46 @@ fn compilation_is_bounded_by_a_cpu_limit_in_a_child_process() {
         run.stderr
     );
     assert!(t0.elapsed().as_secs() < 30, "took {:?}", t0.elapsed());
+}
+
+/// The key is made on first use (0600, in the user's config folder, not the
+/// cache folder); entries made with another key are not trusted.
+#[test]
+fn the_cache_key_is_made_on_first_use_and_entries_need_it() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let schemas = example_schemas("array-stats", tmp.path());
+    let mut config = plugin_config(&schemas, json!({}));
+    config["plugins"]["cache_dir"] = json!("");
+    let cfg = write_config(tmp.path(), &config);
+    let data = fixtures::ess_in_tree(tmp.path(), "run_1.nxs", &Ess::default());
+    let run = |xdg_config: &Path| {
+        let r = ingestor(
+            &[
+                "-c",
+                cfg.to_str().unwrap(),
+                "--nexus-file",
+                data.to_str().unwrap(),
+                "--dry-run",
+            ],
+            &[
+                ("XDG_CACHE_HOME", tmp.path().join("cache").to_str().unwrap()),
+                ("XDG_CONFIG_HOME", xdg_config.to_str().unwrap()),
+            ],
+        );
+        r.ok();
+        r.stderr
+    };
+    let mine = tmp.path().join("config");
+    assert!(run(&mine).contains("(compiled;"));
+    let key = mine.join("scicat-ingestor/plugin-cache.key");
+    let meta = std::fs::metadata(&key).unwrap();
+    assert_eq!((meta.mode() & 0o777, meta.len()), (0o600, 32));
+    assert!(run(&mine).contains("from the compiled-code cache"));
+    // Same folder, another key (another user's, or a copied header): recompiled.
+    let other = run(&tmp.path().join("other-config"));
+    assert!(
+        other.contains("(compiled;") && other.contains("authentication code does not match"),
+        "{other}"
+    );
 }

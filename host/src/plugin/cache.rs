@@ -384,18 +384,27 @@ pub mod key {
             let mut key = [0u8; LEN];
             ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key)
                 .map_err(|_| anyhow!("no system randomness"))?;
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(path)
-            {
-                Ok(mut f) => {
-                    f.write_all(&key)?;
-                    f.sync_all()?;
-                    return Ok(key);
-                }
+            // Written aside and linked into place, so that a run starting
+            // meanwhile never reads a half-written key.
+            let tmp = dir.join(format!(
+                ".plugin-cache.key.{}.{}",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            ));
+            let made = (|| -> std::io::Result<()> {
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                    .open(&tmp)?;
+                f.write_all(&key)?;
+                f.sync_all()?;
+                std::fs::hard_link(&tmp, path)
+            })();
+            let _ = std::fs::remove_file(&tmp);
+            match made {
+                Ok(()) => return Ok(key),
                 // Another run made it meanwhile: use theirs.
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e.into()),

@@ -2,11 +2,11 @@
 //!
 //! Config: `{"hook": "init" | "select" | "variable" | "operator" | "transform",
 //! "mode": "loop" | "memory" | "panic" | "huge" | "sleep" | "error" | "forge"
-//! | "exit" | "read" | "attribute" | "rewrite", "target": "answer", "path":
+//! | "exit" | "recurse" | "read" | "attribute" | "rewrite", "target": "answer", "path":
 //! ..., "name": ...}`: that hook misbehaves that way (for variables: only for
 //! the variable `target`); every other call behaves. `forge` fails with a
 //! long message holding control characters and a forged log line (and
-//! prints one); `exit` calls `exit(3)`; `read`/`attribute` make the host read
+//! prints one); `exit` calls `exit(3)`; `recurse` overflows its stack; `read`/`attribute` make the host read
 //! the dataset `path` (attribute `name`) whole; `rewrite` (transform) points
 //! the dataset at another record and owner. The variable `probe`
 //! reports what the sandbox lets it see (environment, arguments, files,
@@ -40,6 +40,7 @@ impl Hostile {
                 bail!("refused\x1b[31m{FORGED}{}", "x".repeat(1 << 20))
             }
             "exit" => std::process::exit(3),
+            "recurse" => Ok(Some(Typed::new(deep(0) as i64))),
             "read" => match file {
                 Some(f) => Ok(Some(Typed::new(
                     f.read(arg("path"))?.to_json().to_string().len() as i64,
@@ -80,6 +81,13 @@ impl Hostile {
             other => bail!("unknown mode {other:?}"),
         }
     }
+}
+
+/// Recursion without end: overflows the stack Rust keeps in linear memory.
+#[allow(unconditional_recursion)]
+fn deep(n: u64) -> u64 {
+    let pad = black_box([n; 64]);
+    black_box(deep(n + 1)).wrapping_add(pad[63])
 }
 
 fn probe() -> Value {
