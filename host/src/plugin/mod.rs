@@ -371,10 +371,42 @@ fn classify(store: &mut Store<State>, e: wasmtime::Error, opts: &PluginOptions) 
             if root.contains("fuel allocated for hostcalls has been exhausted") {
                 return too_large_call();
             }
+            if let Some(why) = wasi_misuse(&e, &root) {
+                return why;
+            }
             let root = root.lines().find(|l| !l.trim().is_empty()).unwrap_or("unknown error");
             format!("a call to the host failed: {}", text::clean(root, text::MAX_TEXT))
         }
     }
+}
+
+/// What a plugin did wrong with WASI, from the host's error: a random
+/// request over the limit, or more handles than the sandbox holds.
+fn wasi_misuse(e: &wasmtime::Error, root: &str) -> Option<String> {
+    let handles = || {
+        format!(
+            "it holds more than {} handles (streams, pollables, file views) at once",
+            sandbox::MAX_HANDLES
+        )
+    };
+    if matches!(
+        e.downcast_ref::<wasmtime::component::ResourceTableError>(),
+        Some(wasmtime::component::ResourceTableError::Full)
+    ) || root.contains("resource table has no free keys")
+        || root.contains("store handle limit exceeded")
+    {
+        return Some(handles());
+    }
+    // wasmtime-wasi: "requested len {len} exceeds limit {max}".
+    let (asked, limit) = root
+        .strip_prefix("requested len ")?
+        .split_once(" exceeds limit ")?;
+    let n = |s: &str| s.trim().parse::<u64>().ok();
+    Some(format!(
+        "it asked the host for {} random bytes at once, more than the {} allowed",
+        n(asked)?,
+        n(limit)?
+    ))
 }
 
 /// Logs the plugin's stdout and stderr at debug level (target `plugin`) and
@@ -749,6 +781,11 @@ impl PluginInstance {
                 "it returned {} top-level fields, more than the {} a dataset may have (put data in scientificMetadata)",
                 m.len(),
                 policy::MAX_FIELDS
+            ))),
+            Ok(Value::Object(m)) if policy::odd_name(&m).is_some() => Err(fail(format!(
+                "it returned a field named `{}`, not a plain name (at most {} bytes, no control characters)",
+                text::clean(policy::odd_name(&m).unwrap_or_default(), 100),
+                policy::MAX_NAME
             ))),
             Ok(Value::Object(m)) => {
                 let bad = policy::violations(&d, &m, &self.may_set);

@@ -8,6 +8,18 @@ use serde_json::{Map, Value};
 /// Most top-level fields a transformed dataset may have.
 pub const MAX_FIELDS: usize = 200;
 
+/// Longest top-level field name a transform may return, in bytes (the
+/// names of unknown fields end up in a warning).
+pub const MAX_NAME: usize = 100;
+
+/// The first top-level field name in `d` that is not a plain name: longer
+/// than [`MAX_NAME`] or holding control characters.
+pub fn odd_name(d: &Map<String, Value>) -> Option<&str> {
+    d.keys()
+        .map(String::as_str)
+        .find(|k| k.len() > MAX_NAME || k.chars().any(char::is_control))
+}
+
 /// Fields a transform may not add, change or remove without a grant.
 pub const PROTECTED: &[&str] = &[
     "pid",
@@ -58,5 +70,19 @@ mod tests {
         );
         let granted = ["isPublished".to_string(), "ownerGroup".to_string()];
         assert_eq!(violations(&before, &bad, &granted), ["pid"]);
+    }
+
+    #[test]
+    fn field_names_are_plain() {
+        assert_eq!(
+            odd_name(&map(json!({"datasetName": 1, "keywords": 2}))),
+            None
+        );
+        assert_eq!(odd_name(&map(json!({"a\nb": 1}))), Some("a\nb"));
+        let long = "x".repeat(MAX_NAME + 1);
+        assert_eq!(
+            odd_name(&map(json!({ long.clone(): 1 }))),
+            Some(long.as_str())
+        );
     }
 }

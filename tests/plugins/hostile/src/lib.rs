@@ -2,13 +2,18 @@
 //!
 //! Config: `{"hook": "init" | "select" | "variable" | "operator" | "transform",
 //! "mode": "loop" | "memory" | "panic" | "huge" | "sleep" | "error" | "forge"
-//! | "exit" | "recurse" | "read" | "attribute" | "rewrite", "target": "answer", "path":
+//! | "exit" | "recurse" | "read" | "attribute" | "rewrite" | "random" | "handles"
+//! | "fields" | "keys", "target": "answer", "path":
 //! ..., "name": ...}`: that hook misbehaves that way (for variables: only for
 //! the variable `target`); every other call behaves. `forge` fails with a
 //! long message holding control characters and a forged log line (and
 //! prints one); `exit` calls `exit(3)`; `recurse` overflows its stack; `read`/`attribute` make the host read
 //! the dataset `path` (attribute `name`) whole; `rewrite` (transform) points
-//! the dataset at another record and owner. The variable `probe`
+//! the dataset at another record and owner. WASI misuse: `random` asks
+//! for 1 GiB of random bytes at once, `handles` opens 5000 stdout
+//! streams and keeps them. `fields` (transform) returns `n` top-level fields
+//! (default 300) named `name` (default `extra`) and a number, `keys` a
+//! million. The variable `probe`
 //! reports what the sandbox lets it see (environment, arguments, files,
 //! clocks, randomness); the variable `answer` is 42.
 
@@ -40,6 +45,14 @@ impl Hostile {
                 bail!("refused\x1b[31m{FORGED}{}", "x".repeat(1 << 20))
             }
             "exit" => std::process::exit(3),
+            "random" => {
+                let bytes = wasi::random_bytes(1 << 30);
+                Ok(Some(Typed::new(bytes.len() as i64)))
+            }
+            "handles" => {
+                let held: Vec<i32> = (0..5000).map(|_| wasi::stdout_handle()).collect();
+                Ok(Some(Typed::new(black_box(held).len() as i64)))
+            }
             "recurse" => Ok(Some(Typed::new(deep(0) as i64))),
             "read" => match file {
                 Some(f) => Ok(Some(Typed::new(
@@ -80,6 +93,39 @@ impl Hostile {
             "error" => bail!("hostile plugin refuses {hook}"),
             other => bail!("unknown mode {other:?}"),
         }
+    }
+}
+
+/// Raw WASI imports the standard library does not expose: the component
+/// linker matches them with the WASI interfaces std is built against.
+mod wasi {
+    #[link(wasm_import_module = "wasi:random/random@0.2.6")]
+    unsafe extern "C" {
+        #[link_name = "get-random-bytes"]
+        fn get_random_bytes(len: i64, ret: *mut [usize; 2]);
+    }
+
+    #[link(wasm_import_module = "wasi:cli/stdout@0.2.6")]
+    unsafe extern "C" {
+        #[link_name = "get-stdout"]
+        fn get_stdout() -> i32;
+    }
+
+    /// `len` random bytes from the host in one call.
+    pub fn random_bytes(len: u64) -> Vec<u8> {
+        let mut ret = [0usize; 2];
+        // SAFETY: the host writes a (pointer, length) pair of a list it
+        // allocated with this module's allocator.
+        unsafe {
+            get_random_bytes(len as i64, &mut ret);
+            Vec::from_raw_parts(ret[0] as *mut u8, ret[1], ret[1])
+        }
+    }
+
+    /// A new handle to stdout (never dropped).
+    pub fn stdout_handle() -> i32 {
+        // SAFETY: no arguments; returns an owned handle.
+        unsafe { get_stdout() }
     }
 }
 
@@ -208,6 +254,21 @@ impl Plugin for Hostile {
             d.insert("isPublished".into(), json!(true));
             let folder = d.get("sourceFolder").and_then(Value::as_str).unwrap_or("");
             d.insert("sourceFolder".into(), json!(format!("{folder}/")));
+            return Ok(d);
+        }
+        if self.hook == "transform" && matches!(self.mode.as_str(), "fields" | "keys") {
+            // Top-level fields up to `n` in all (`keys`: a million).
+            let n = match self.mode.as_str() {
+                "keys" => 1_000_000,
+                _ => self.config.get("n").and_then(Value::as_u64).unwrap_or(300) as usize,
+            };
+            let prefix = match self.config.get("name").and_then(Value::as_str) {
+                Some(p) => p.to_string(),
+                None => "extra".into(),
+            };
+            for i in d.len()..n {
+                d.insert(format!("{prefix}{i}"), json!(0));
+            }
             return Ok(d);
         }
         if let Some(v) = self.misbehave("transform", Some(file))? {
