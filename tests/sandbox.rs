@@ -314,3 +314,135 @@ fn a_million_key_transform_gives_a_short_error() {
     assert_log_is_tame(&m);
     assert!(m.peak < 512 << 20, "{}", m.figures());
 }
+
+// ------------------------------------------- components no Rust plugin can be
+
+/// A component implementing the plugin world (`wit/since_v0.1.0`), its core
+/// module extended by `extra` (module fields in WebAssembly text: memories,
+/// tables, a start function). Its hooks trap: the attack is at
+/// instantiation, which the host does before it calls `metadata`.
+fn component(extra: &str) -> Vec<u8> {
+    let mut resolve = wit_parser::Resolve::default();
+    let (pkg, _) = resolve.push_dir(repo().join("wit/since_v0.1.0")).unwrap();
+    let world = resolve.select_world(&[pkg], Some("plugin")).unwrap();
+    let dummy =
+        wit_component::dummy_module(&resolve, world, wit_parser::ManglingAndAbi::Standard32);
+    let text = wasmprinter::print_bytes(&dummy).unwrap();
+    let body = text.trim_end().strip_suffix(')').unwrap();
+    let mut module = wat::parse_str(format!("{body}\n{extra}\n)")).unwrap();
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .unwrap();
+    wit_component::ComponentEncoder::default()
+        .validate(true)
+        .module(&module)
+        .unwrap()
+        .encode()
+        .unwrap()
+}
+
+/// Runs the component made with `extra` under `memory_mb`.
+fn attack_component(name: &str, extra: &str, memory_mb: u64) -> Measured {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(format!("{name}.wasm"));
+    std::fs::write(&path, component(extra)).unwrap();
+    attack(&path, json!({}), memory_mb)
+}
+
+/// `n` memories of `mib` MiB each, and a start function that writes every
+/// byte of them (so each costs its size in resident memory).
+fn memories(n: usize, mib: u64) -> String {
+    let bytes = mib << 20;
+    let pages = bytes >> 16;
+    let mut w = String::new();
+    for i in 0..n {
+        w += &format!("(memory $attack_m{i} {pages})\n");
+    }
+    w += "(func $attack_fill\n";
+    for i in 0..n {
+        w += &format!("(memory.fill $attack_m{i} (i32.const 0) (i32.const 1) (i32.const {bytes}))\n");
+    }
+    w + ")\n(start $attack_fill)\n"
+}
+
+/// Bound: nine extra memories of 200 MiB under a 256 MiB limit (1.8 GiB
+/// before) are refused at instantiation, reported as such; the ingestor's
+/// peak memory stays under 384 MiB. One extra memory of 200 MiB fits (the
+/// component then fails in `metadata`, its hooks being traps).
+#[test]
+fn one_memory_budget_holds_over_several_memories() {
+    let m = attack_component("memories", &memories(9, 200), 256);
+    eprintln!("9 x 200 MiB memories: {}", m.figures());
+    assert_ne!(m.run.code, 0, "{}", m.run.stderr);
+    assert!(
+        m.run.stderr.contains(
+            "plugin memories.wasm: instantiation (start function) failed: it needs more than its memory limit of 256 MiB"
+        ),
+        "{}",
+        m.run.stderr
+    );
+    assert!(m.peak < 384 << 20, "{}", m.figures());
+
+    let m = attack_component("one_memory", &memories(1, 200), 256);
+    assert!(
+        m.run
+            .stderr
+            .contains("plugin one_memory.wasm: metadata hook failed: it aborted"),
+        "{}",
+        m.run.stderr
+    );
+}
+
+/// Bound: 90 tables of a million entries (8 MB each counted; 700 MiB
+/// before) under a 64 MiB limit are refused at instantiation; the
+/// ingestor's peak memory stays under 256 MiB.
+#[test]
+fn one_memory_budget_holds_over_many_tables() {
+    let mut w = String::from("(func $attack_f)\n(elem declare func $attack_f)\n");
+    for i in 0..90 {
+        w += &format!("(table $attack_t{i} 1000000 funcref)\n");
+    }
+    w += "(func $attack_fill\n";
+    for i in 0..90 {
+        w += &format!(
+            "(table.fill $attack_t{i} (i32.const 0) (ref.func $attack_f) (i32.const 1000000))\n"
+        );
+    }
+    w += ")\n(start $attack_fill)\n";
+    let m = attack_component("tables", &w, 64);
+    eprintln!("90 tables of 1M entries: {}", m.figures());
+    assert_ne!(m.run.code, 0, "{}", m.run.stderr);
+    assert!(
+        m.run.stderr.contains(
+            "plugin tables.wasm: instantiation (start function) failed: it needs more than its memory limit of 64 MiB"
+        ),
+        "{}",
+        m.run.stderr
+    );
+    assert!(m.peak < 256 << 20, "{}", m.figures());
+}
+
+/// Bound: a start function that never ends is stopped by the 500 ms
+/// deadline and reported as an instantiation failure (it was reported as a
+/// `metadata` failure); the run ends within 60 s (compiling included).
+#[test]
+fn an_endless_start_function_is_an_instantiation_timeout() {
+    let spin = "(func $attack_spin (loop $again (br $again)))\n(start $attack_spin)\n";
+    let m = attack_component("spin", spin, 64);
+    eprintln!("endless start function: {}", m.figures());
+    assert_ne!(m.run.code, 0, "{}", m.run.stderr);
+    assert!(
+        m.run.stderr.contains(
+            "plugin spin.wasm: instantiation (start function) failed: it ran longer than its time limit of 500 ms"
+        ),
+        "{}",
+        m.run.stderr
+    );
+    assert!(!m.run.stderr.contains("metadata hook"), "{}", m.run.stderr);
+    assert!(m.took < Duration::from_secs(60), "{}", m.figures());
+    assert!(m.peak < 256 << 20, "{}", m.figures());
+}
