@@ -51,6 +51,8 @@ fn vm_hwm(pid: u32) -> u64 {
 }
 
 /// Runs the ingestor with `args`, killing it after `limit` (then panics).
+// The child is reaped by wait4, which also gives its peak memory.
+#[allow(clippy::zombie_processes)]
 fn measured(args: &[&str], limit: Duration) -> Measured {
     let mut child = Command::new(env!("CARGO_BIN_EXE_scicat-ingestor"))
         .args(args)
@@ -85,6 +87,7 @@ fn measured(args: &[&str], limit: Duration) -> Measured {
         assert!(r == 0, "wait4: {}", std::io::Error::last_os_error());
         if t0.elapsed() > limit {
             let _ = child.kill();
+            let _ = child.wait();
             panic!("the ingestion did not end within {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(5));
