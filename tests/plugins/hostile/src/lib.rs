@@ -98,6 +98,7 @@ impl Hostile {
 
 /// Raw WASI imports the standard library does not expose: the component
 /// linker matches them with the WASI interfaces std is built against.
+#[cfg(target_arch = "wasm32")]
 mod wasi {
     #[link(wasm_import_module = "wasi:random/random@0.2.6")]
     unsafe extern "C" {
@@ -126,6 +127,17 @@ mod wasi {
     pub fn stdout_handle() -> i32 {
         // SAFETY: no arguments; returns an owned handle.
         unsafe { get_stdout() }
+    }
+}
+
+/// Outside WebAssembly (the workspace's own test build) there is no WASI.
+#[cfg(not(target_arch = "wasm32"))]
+mod wasi {
+    pub fn random_bytes(_len: u64) -> Vec<u8> {
+        unimplemented!("WASI only")
+    }
+    pub fn stdout_handle() -> i32 {
+        unimplemented!("WASI only")
     }
 }
 
