@@ -305,7 +305,7 @@ impl NexusFile {
             return Ok(vec![Self::norm(pattern)]);
         }
         let mut paths = Vec::new();
-        self.each_match(pattern, &mut |path, _, _, _| {
+        self.each_match(pattern, &mut |path, _| {
             paths.push(path.to_string());
             Ok(())
         })?;
@@ -318,10 +318,9 @@ impl NexusFile {
     /// one pass over the groups.
     pub fn read_each(&self, pattern: &str) -> NxResult<Vec<Array>> {
         let mut out = Vec::new();
-        self.each_match(pattern, &mut |path, parent, name, kind| {
-            out.push(match kind {
-                Kind::Dataset => {
-                    let ds = parent.dataset(name).map_err(one_line)?;
+        self.each_match(pattern, &mut |path, found| {
+            out.push(match found {
+                Found::Dataset(ds) => {
                     read_container(&ds, false, None).map_err(|e| format!("{path}: {e}"))?
                 }
                 // Not a dataset: the slow path words the reason (group,
@@ -334,8 +333,8 @@ impl NexusFile {
     }
 
     /// Walks the groups a wildcard path visits once, depth first in name
-    /// order, calling `on(path, parent, name, kind)` for each object the last
-    /// segment names. Fails when nothing matches.
+    /// order, calling `on(path, object)` for each object the last segment
+    /// names, opened from its parent. Fails when nothing matches.
     fn each_match(&self, pattern: &str, on: &mut MatchFn) -> NxResult<()> {
         let segs = pattern
             .split('/')
@@ -344,9 +343,9 @@ impl NexusFile {
             .collect::<NxResult<Vec<_>>>()?;
         let root: Group = (*self.file).clone();
         let mut found = 0usize;
-        let mut count = |path: &str, parent: &Group, name: &str, kind: Kind| {
+        let mut count = |path: &str, f: Found| {
             found += 1;
-            on(path, parent, name, kind)
+            on(path, f)
         };
         walk(&segs, &root, "", &mut count)?;
         if found == 0 {
@@ -453,9 +452,43 @@ impl NexusFile {
     }
 }
 
-/// What [`NexusFile::each_match`] calls for each match: its path, its open
-/// parent group, its name there and its kind.
-type MatchFn<'a> = dyn FnMut(&str, &Group, &str, Kind) -> NxResult<()> + 'a;
+/// What [`NexusFile::each_match`] calls for each match: its path and the
+/// object, opened from its parent.
+type MatchFn<'a> = dyn FnMut(&str, Found) -> NxResult<()> + 'a;
+
+/// A child opened once, by name, from its parent group: one lookup and one
+/// object-header read tell both what it is and give the open object.
+enum Found {
+    Group(Group),
+    Dataset(Dataset),
+    /// Anything else, or a link that leads nowhere.
+    Other,
+}
+
+/// Opens child `name` of `group`; `None` when it is missing or a link that
+/// leads nowhere (HDF5's error stack is silenced, the failure is the answer).
+fn open_child(group: &Group, name: &str) -> Option<Found> {
+    let cname = std::ffi::CString::new(name).ok()?;
+    hdf5::sync::sync(|| {
+        let id = unsafe { hdf5_sys::h5o::H5Oopen(group.id(), cname.as_ptr(), H5P_DEFAULT) };
+        if id < 0 {
+            return None;
+        }
+        // SAFETY: `id` is a new handle from H5Oopen, owned by what wraps it.
+        Some(match unsafe { hdf5_sys::h5i::H5Iget_type(id) } {
+            hdf5_sys::h5i::H5I_type_t::H5I_GROUP => {
+                unsafe { hdf5::from_id::<Group>(id) }.map_or(Found::Other, Found::Group)
+            }
+            hdf5_sys::h5i::H5I_type_t::H5I_DATASET => {
+                unsafe { hdf5::from_id::<Dataset>(id) }.map_or(Found::Other, Found::Dataset)
+            }
+            _ => {
+                unsafe { hdf5_sys::h5o::H5Oclose(id) };
+                Found::Other
+            }
+        })
+    })
+}
 
 /// One segment of a path pattern.
 enum Segment {
@@ -489,31 +522,27 @@ fn kind_of(t: hdf5::Result<LocationType>) -> Kind {
     }
 }
 
-/// The matches of `segs` below `group` (at `base`). Every lookup is relative
-/// to an open group, and a group is closed once its subtree is done, so the
-/// cost per visited group does not grow with the file.
+/// The matches of `segs` below `group` (at `base`). Each child is opened
+/// once, by name, from its open parent (never walked to from the root), and a
+/// group is closed once its subtree is done, so the cost per visited group
+/// does not grow with the file.
 fn walk(segs: &[Segment], group: &Group, base: &str, on: &mut MatchFn) -> NxResult<()> {
     let Some((seg, rest)) = segs.split_first() else {
         return Ok(());
     };
-    let mut visit = |name: &str, kind: Kind| -> NxResult<()> {
+    let mut visit = |name: &str, found: Found| -> NxResult<()> {
         let path = format!("{base}/{name}");
-        if rest.is_empty() {
-            on(&path, group, name, kind)
-        } else if kind == Kind::Group {
-            let child = group.group(name).map_err(one_line)?;
-            walk(rest, &child, &path, on)
-        } else {
-            Ok(())
+        match found {
+            _ if rest.is_empty() => on(&path, found),
+            Found::Group(child) => walk(rest, &child, &path, on),
+            _ => Ok(()),
         }
     };
     match seg {
+        // A missing object or a broken link is no match, not an error.
         Segment::Literal(name) => {
-            // A missing object or a broken link is no match, not an error.
-            if group.link_exists(name)
-                && let Ok(t) = group.loc_type_by_name(name)
-            {
-                visit(name, kind_of(Ok(t)))?;
+            if let Some(found) = open_child(group, name) {
+                visit(name, found)?;
             }
         }
         Segment::Any | Segment::Pattern(_) => {
@@ -525,7 +554,7 @@ fn walk(segs: &[Segment], group: &Group, base: &str, on: &mut MatchFn) -> NxResu
                 {
                     continue;
                 }
-                visit(&name, kind_of(group.loc_type_by_name(&name)))?;
+                visit(&name, open_child(group, &name).unwrap_or(Found::Other))?;
             }
         }
     }
