@@ -184,6 +184,10 @@ fn a_dry_run_prints_one_json_line_per_file() {
         assert!(l["dataset"]["pid"].is_string() && l["origdatablock"].is_object());
     }
     assert!(server.requests_to("POST").is_empty());
+    // One proposal, asked once per worker at most: the engine shares the
+    // lookup between files for a few seconds.
+    let asked = server.requests_to("GET proposals/443503").len();
+    assert!((1..=2).contains(&asked), "{asked} GETs of the proposal");
     // Nothing written next to the data either.
     assert!(!tmp.path().join("443503/ingestor").exists());
 }

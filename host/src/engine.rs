@@ -18,6 +18,8 @@ pub struct Ingestor {
     config: Config,
     schemas: LazySchemas,
     client: Option<Client>,
+    /// Proposal and instrument answers, reused by the files for seconds.
+    lookups: crate::lookup_cache::LookupCache,
     /// Plugin hosts not in use. A call takes one (or makes one) and gives it
     /// back, so compiled plugins are reused while instances stay per file.
     idle_plugins: Mutex<Vec<PluginHost>>,
@@ -35,6 +37,7 @@ impl Ingestor {
             config,
             schemas,
             client,
+            lookups: Default::default(),
             idle_plugins: Mutex::new(vec![first]),
         })
     }
@@ -53,6 +56,7 @@ impl Ingestor {
             &self.config,
             &self.schemas,
             self.client.as_ref(),
+            &self.lookups,
             &mut plugins,
             req,
         );

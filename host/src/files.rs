@@ -217,8 +217,12 @@ pub(crate) fn write_atomic(path: &Path, content: &str) -> Result<()> {
     ));
     let written = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
+        // No fsync: the rename already keeps readers from half a file, and
+        // a crash of the process (what the records guard against) keeps the
+        // page cache; an fsync per file costs more than the rest of a small
+        // file's ingestion.
         std::io::Write::write_all(&mut f, content.as_bytes())?;
-        f.sync_all()?;
+        drop(f);
         std::fs::rename(&tmp, path)
     })();
     if let Err(e) = written {

@@ -352,6 +352,7 @@ pub(crate) fn ingest_one(
     config: &Config,
     schemas: &dyn SelectSchema,
     client: Option<&Client>,
+    lookups: &crate::lookup_cache::LookupCache,
     plugins: &mut PluginHost,
     req: &Request,
 ) -> Result<Outcome> {
@@ -360,7 +361,7 @@ pub(crate) fn ingest_one(
             "scicat.host is not configured: set it (or use --dry-run to only see what would be uploaded)"
         );
     }
-    let reads = client.map(FileReads::new);
+    let reads = client.map(|c| FileReads::with_cache(c, lookups));
     let sc: &dyn ScFetch = match &reads {
         Some(r) => r,
         None => &NoScicat,

@@ -20,6 +20,7 @@ pub mod fetch_memo;
 pub mod files;
 pub mod ingest;
 pub mod logging;
+pub mod lookup_cache;
 pub mod nexus;
 pub mod plugin;
 pub mod schema;

@@ -791,6 +791,8 @@ impl Client {
 pub struct FileReads<'a> {
     client: &'a Client,
     failure: Mutex<Option<String>>,
+    /// Proposal and instrument answers shared with the engine's other files.
+    shared: Option<&'a crate::lookup_cache::LookupCache>,
 }
 
 impl<'a> FileReads<'a> {
@@ -798,6 +800,16 @@ impl<'a> FileReads<'a> {
         FileReads {
             client,
             failure: Mutex::new(None),
+            shared: None,
+        }
+    }
+
+    /// Also answers proposal and instrument lookups from `cache` (and fills
+    /// it).
+    pub fn with_cache(client: &'a Client, cache: &'a crate::lookup_cache::LookupCache) -> Self {
+        FileReads {
+            shared: Some(cache),
+            ..FileReads::new(client)
         }
     }
 }
@@ -815,11 +827,22 @@ impl ScFetch for FileReads<'_> {
     }
 
     fn get_json(&self, url: &str) -> Result<Value, String> {
+        let shared = self
+            .shared
+            .filter(|_| crate::lookup_cache::LookupCache::shares(url));
+        if let Some(v) = shared.and_then(|c| c.get(url)) {
+            return Ok(v);
+        }
         let c = self.client;
         let full = c.resolve(url);
         let shown = redact_url(&full);
         match c.get(&format!("GET {shown}"), &full) {
-            Ok(v) => Ok(v),
+            Ok(v) => {
+                if let Some(cache) = shared {
+                    cache.put(url, &v);
+                }
+                Ok(v)
+            }
             Err(e) => {
                 let line = match &e {
                     ScicatError::Status {
