@@ -470,6 +470,8 @@ enum Found {
 fn open_child(group: &Group, name: &str) -> Option<Found> {
     let cname = std::ffi::CString::new(name).ok()?;
     hdf5::sync::sync(|| {
+        // SAFETY: `group` is an open group and `cname` a NUL-terminated name;
+        // the HDF5 lock is held (`sync`).
         let id = unsafe { hdf5_sys::h5o::H5Oopen(group.id(), cname.as_ptr(), H5P_DEFAULT) };
         if id < 0 {
             return None;
@@ -483,6 +485,7 @@ fn open_child(group: &Group, name: &str) -> Option<Found> {
                 unsafe { hdf5::from_id::<Dataset>(id) }.map_or(Found::Other, Found::Dataset)
             }
             _ => {
+                // SAFETY: `id` came from H5Oopen above and nothing else owns it.
                 unsafe { hdf5_sys::h5o::H5Oclose(id) };
                 Found::Other
             }
@@ -583,6 +586,8 @@ fn elem_type(c: &Container) -> NxResult<ElemType> {
 struct Space(hid_t);
 impl Drop for Space {
     fn drop(&mut self) {
+        // SAFETY: the id is a dataspace this wrapper owns alone (made by
+        // H5Screate_simple, H5Scopy or H5[AD]get_space), closed once here.
         unsafe {
             H5Sclose(self.0);
         }
@@ -590,6 +595,8 @@ impl Drop for Space {
 }
 
 fn space_of(c: &Container, attr: bool) -> NxResult<Space> {
+    // SAFETY: `c` is an open dataset or attribute; the returned id (checked
+    // below) is owned by the `Space`.
     let id = unsafe {
         if attr {
             hdf5_sys::h5a::H5Aget_space(c.id())
@@ -611,6 +618,8 @@ fn raw_read(
     sel: Option<(&Space, &Space)>,
     buf: *mut c_void,
 ) -> NxResult<()> {
+    // SAFETY: the caller sized `buf` for the selection's element count in
+    // `mem_type`, and holds the HDF5 lock (`read_container`).
     let rc = unsafe {
         if attr {
             hdf5_sys::h5a::H5Aread(c.id(), mem_type, buf)
@@ -652,6 +661,8 @@ fn read_container_locked(
             let fspace = space_of(c, false)?;
             let st: Vec<hsize_t> = start.to_vec();
             let ct: Vec<hsize_t> = count.to_vec();
+            // SAFETY: `fspace` is a dataspace we own; `st` and `ct` have one
+            // entry per dimension (checked against the rank above).
             let rc = unsafe {
                 H5Sselect_hyperslab(
                     fspace.0,
@@ -665,6 +676,7 @@ fn read_container_locked(
             if rc < 0 {
                 return Err("invalid slice".into());
             }
+            // SAFETY: `ct` holds `ct.len()` extents; a null max means "same".
             let mspace =
                 unsafe { H5Screate_simple(ct.len() as i32, ct.as_ptr(), std::ptr::null()) };
             if mspace < 0 {
@@ -717,7 +729,9 @@ fn read_container_locked(
             }
             TypeDescriptor::Boolean => {
                 // Read in the file's own enum type and interpret the bytes.
+                // SAFETY: `dtype` is an open datatype for the whole scope.
                 let size = unsafe { H5Tget_size(dtype.id()) };
+                // SAFETY: as above.
                 let big = unsafe { H5Tget_order(dtype.id()) } == H5T_order_t::H5T_ORDER_BE;
                 let mut bytes = vec![0u8; n * size];
                 raw_read(c, attr, dtype.id(), sel, bytes.as_mut_ptr().cast())?;
@@ -760,6 +774,7 @@ fn read_strings(
     sel: Option<(&Space, &Space)>,
     spaces: &Option<(Space, Space)>,
 ) -> NxResult<Vec<String>> {
+    // SAFETY: `ftype` is the open file datatype of `c`.
     let variable = unsafe { H5Tis_variable_str(ftype) } > 0;
     if variable {
         let mut ptrs: Vec<*mut c_char> = vec![std::ptr::null_mut(); n];
@@ -770,15 +785,20 @@ fn read_strings(
                 if p.is_null() {
                     String::new()
                 } else {
+                    // SAFETY: HDF5 filled `p` with a NUL-terminated string it
+                    // allocated; it stays valid until H5Treclaim below.
                     String::from_utf8_lossy(unsafe { CStr::from_ptr(p) }.to_bytes()).into_owned()
                 }
             })
             .collect();
         // Give HDF5 back the strings it allocated.
         let reclaim_space = match spaces {
+            // SAFETY: `m` is a dataspace we own; the copy is owned by `Space`.
             Some((m, _)) => Space(unsafe { hdf5_sys::h5s::H5Scopy(m.0) }),
             None => space_of(c, attr)?,
         };
+        // SAFETY: `ptrs` holds exactly what H5[AD]read put there for this
+        // type and space, and is not used after.
         unsafe {
             H5Treclaim(
                 ftype,
@@ -789,7 +809,9 @@ fn read_strings(
         }
         Ok(out)
     } else {
+        // SAFETY: `ftype` is the open file datatype of `c`.
         let size = unsafe { H5Tget_size(ftype) };
+        // SAFETY: as above.
         let pad = unsafe { H5Tget_strpad(ftype) };
         let mut bytes = vec![0u8; n * size];
         raw_read(c, attr, ftype, sel, bytes.as_mut_ptr().cast())?;
