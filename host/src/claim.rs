@@ -1,22 +1,26 @@
 //! A data file's claim in the ingestor directory, which makes "one file, one
-//! dataset, one datablock" hold across processes and hosts:
+//! dataset, one datablock" hold across processes and hosts. One file,
+//! `<file name>.scicat.json`, is both:
 //!
-//! - `.<file name>.lock`: an exclusive lock (`flock`, which Linux maps to
-//!   POSIX locks on NFS, so it also holds between hosts on a shared file
-//!   system with working locks) held from the existence check until the
-//!   datablock is in. A second run on the same file waits, bounded, then finds
-//!   the first one's result.
-//! - `<file name>.scicat.json`: what the ingestor knows it sent. Written
-//!   *before* the dataset POST (state `creating`, with a fingerprint to look
-//!   the dataset up by) and again when SciCat answers with its pid (state
-//!   `created`), so that a run after a crash or an unanswered POST finds the
-//!   dataset even when its pid was assigned by SciCat and the metadata check
-//!   is off.
+//! - the lock: an exclusive `flock` on it (which Linux maps to POSIX locks on
+//!   NFS, so it also holds between hosts on a shared file system with working
+//!   locks) is held from the existence check until the datablock is in. A
+//!   second run on the same file waits, bounded, then finds the first one's
+//!   result;
+//! - the record of what the ingestor sent: written *before* the dataset POST
+//!   (state `creating`, with a fingerprint to look the dataset up by) and
+//!   again when SciCat answers with its pid (state `created`), so that a run
+//!   after a crash or an unanswered POST finds the dataset even when its pid
+//!   was assigned by SciCat and the metadata check is off.
 //!
-//! Lock files are left in place: removing one while another process waits on
-//! it would let a third process lock a new file of the same name.
+//! The record is rewritten in place under the lock (one small write): no
+//! temporary file per update, which on a busy ext4 costs more than the rest
+//! of a small file's ingestion. The file is left in place when empty:
+//! removing it while another process waits on its lock would let a third
+//! lock a new file of the same name.
 
 use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -74,17 +78,14 @@ impl FileId {
 /// The lock on one data file, released when dropped (or when the process
 /// dies: the kernel drops the lock with the descriptor).
 pub struct Claim {
-    _lock: File,
+    file: File,
     record_path: PathBuf,
     id: FileId,
 }
 
-/// The lock file and record of a data file in `dir`.
-fn paths(dir: &Path, file_name: &str) -> (PathBuf, PathBuf) {
-    (
-        dir.join(format!(".{file_name}.lock")),
-        dir.join(format!("{file_name}.scicat.json")),
-    )
+/// The claim file (lock and record) of a data file in `dir`.
+pub fn claim_path(dir: &Path, file_name: &str) -> PathBuf {
+    dir.join(format!("{file_name}.scicat.json"))
 }
 
 impl Claim {
@@ -97,10 +98,11 @@ impl Claim {
                 dir.display()
             )
         })?;
-        let (lock_path, record_path) = paths(dir, &id.file_name);
+        let lock_path = claim_path(dir, &id.file_name);
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
             .open(&lock_path)
             .with_context(|| {
@@ -152,8 +154,8 @@ impl Claim {
             );
         }
         Ok(Claim {
-            _lock: lock,
-            record_path,
+            file: lock,
+            record_path: lock_path,
             id,
         })
     }
@@ -162,14 +164,18 @@ impl Claim {
     /// file of the same name, or an unreadable one, is ignored with a
     /// warning).
     pub fn record(&self) -> Option<Record> {
-        let text = match std::fs::read_to_string(&self.record_path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-            Err(e) => {
-                log::warn!("cannot read {}: {e}; ignored", self.record_path.display());
-                return None;
-            }
-        };
+        let mut text = String::new();
+        let mut f = &self.file;
+        if let Err(e) = f
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| f.read_to_string(&mut text))
+        {
+            log::warn!("cannot read {}: {e}; ignored", self.record_path.display());
+            return None;
+        }
+        if text.trim().is_empty() {
+            return None;
+        }
         match serde_json::from_str::<Record>(&text) {
             Ok(r) if self.id.matches(&r) => Some(r),
             Ok(_) => {
@@ -200,18 +206,31 @@ impl Claim {
             fingerprint: fingerprint.clone(),
             updated: chrono::Utc::now().to_rfc3339(),
         };
-        let text = serde_json::to_string_pretty(&rec).expect("a record serialises");
-        crate::files::write_atomic(&self.record_path, &text)
-            .with_context(|| "cannot write down what was sent to SciCat: nothing is sent")
+        let text = format!(
+            "{}\n",
+            serde_json::to_string_pretty(&rec).expect("a record serialises")
+        );
+        self.overwrite(text.as_bytes()).with_context(|| {
+            format!(
+                "cannot write down what is sent to SciCat in {}: nothing is sent",
+                self.record_path.display()
+            )
+        })
+    }
+
+    /// Replaces the record's content with `bytes` (one write at offset 0).
+    fn overwrite(&self, bytes: &[u8]) -> std::io::Result<()> {
+        let mut f = &self.file;
+        f.set_len(0)?;
+        f.seek(SeekFrom::Start(0))?;
+        f.write_all(bytes)
     }
 
     /// Forgets the record: the dataset it named is gone, or the POST it
     /// announced certainly created nothing.
     pub fn clear(&self) {
-        if let Err(e) = std::fs::remove_file(&self.record_path)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            log::warn!("cannot remove {}: {e}", self.record_path.display());
+        if let Err(e) = self.overwrite(b"") {
+            log::warn!("cannot empty {}: {e}", self.record_path.display());
         }
     }
 }
@@ -264,7 +283,16 @@ mod tests {
         };
         let c = Claim::acquire(d.path(), other, Duration::from_secs(1)).unwrap();
         assert_eq!(c.record(), None);
+        drop(c);
+        let c = Claim::acquire(d.path(), id(), Duration::from_secs(1)).unwrap();
+        assert!(c.record().is_some(), "still the first file's record");
         c.clear();
-        assert!(!d.path().join("run_1.hdf.scicat.json").exists());
+        assert_eq!(c.record(), None);
+        assert_eq!(
+            std::fs::metadata(d.path().join("run_1.hdf.scicat.json"))
+                .unwrap()
+                .len(),
+            0
+        );
     }
 }

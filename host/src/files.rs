@@ -315,7 +315,10 @@ pub fn build(
                             dir.display()
                         )
                     })?;
-                    write_atomic(&hash_path, &chk)?;
+                    // A re-run finds it written already: no new file.
+                    if std::fs::read(&hash_path).ok().as_deref() != Some(chk.as_bytes()) {
+                        write_atomic(&hash_path, &chk)?;
+                    }
                     log::info!("saved the checksum to {}", hash_path.display());
                     list.push(entry_for(&hash_path, fh, false)?);
                 } else {
