@@ -191,30 +191,33 @@ const FILE: &[(&str, Rule)] = &[
     ("perm", Rule::Str),
 ];
 
+/// A regex compiled once: compiling one per request made the test server
+/// slower than the ingestor it serves.
+macro_rules! cached_regex {
+    ($re:expr) => {{
+        static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        RE.get_or_init(|| regex::Regex::new($re).unwrap())
+    }};
+}
+
 pub fn is_email(s: &str) -> bool {
-    let re =
-        regex::Regex::new(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
-            .unwrap();
-    re.is_match(s)
+    cached_regex!(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
+        .is_match(s)
 }
 
 /// ISO 8601 as class-validator's `isISO8601` takes it (`T` or a space).
 pub fn is_iso_date(s: &str) -> bool {
-    let re = regex::Regex::new(
-        r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$",
-    )
-    .unwrap();
-    re.is_match(s)
+    cached_regex!(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$")
+        .is_match(s)
 }
 
 /// `isURL` with `require_protocol: false`: a host with a top-level domain
 /// (or an IP address), optional scheme, user, port and path.
 fn is_url(s: &str) -> bool {
-    let re = regex::Regex::new(
-        r"(?i)^([a-z][a-z0-9+.\-]*://)?([^@/\s]+@)?(([a-z0-9\-]+\.)+[a-z]{2,}|\d{1,3}(\.\d{1,3}){3})(:\d+)?([/?#]\S*)?$",
+    cached_regex!(
+        r"(?i)^([a-z][a-z0-9+.\-]*://)?([^@/\s]+@)?(([a-z0-9\-]+\.)+[a-z]{2,}|\d{1,3}(\.\d{1,3}){3})(:\d+)?([/?#]\S*)?$"
     )
-    .unwrap();
-    re.is_match(s)
+    .is_match(s)
 }
 
 fn is_int(v: &Value) -> bool {
