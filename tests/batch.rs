@@ -295,3 +295,41 @@ fn ctrl_c_finishes_the_running_files_and_prints_the_summary_so_far() {
     let records = report(&report_path);
     assert_eq!(records.len(), datasets, "{records:#?}");
 }
+
+#[test]
+fn a_long_running_engine_picks_up_changed_schemas() {
+    use scicat_ingestor::engine::{Ingestor, SCHEMA_CHECK};
+    use scicat_ingestor::ingest::{Outcome, Request};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = fixtures::ess_in_tree(tmp.path(), "coda_1.hdf", &ess(90001));
+    let schemas = coda_schema_with(tmp.path(), |_| {});
+    let server = ScicatServer::start();
+    let config = write_config(tmp.path(), &config_for(&server.url, &schemas));
+    let engine =
+        Ingestor::new(scicat_ingestor::config::load(&config, &[]).unwrap().config).unwrap();
+    let req = Request {
+        nexus_file: data.to_string_lossy().into_owned(),
+        nexus_path: data.clone(),
+        done_writing_message_file: None,
+        dry_run: true,
+        fixed_builtins: Vec::new(),
+    };
+    let name_of = |o: Outcome| match o {
+        Outcome::DryRun(v) => v["dataset"]["datasetName"].clone(),
+        other => panic!("{other:?}"),
+    };
+    let before = name_of(engine.ingest(&req).unwrap());
+    // A fixed schema (a new dataset name) is written while the engine runs.
+    coda_schema_with(tmp.path(), |s| {
+        let fields = s["schema"].as_object_mut().unwrap();
+        for f in fields.values_mut() {
+            if f["machine_name"] == "datasetName" {
+                f["value"] = json!("renamed <dataset_name>");
+            }
+        }
+    });
+    std::thread::sleep(SCHEMA_CHECK + std::time::Duration::from_millis(200));
+    let after = name_of(engine.ingest(&req).unwrap());
+    assert_ne!(before, after);
+    assert!(after.as_str().unwrap().starts_with("renamed "), "{after}");
+}
