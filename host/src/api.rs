@@ -149,7 +149,7 @@ pub const V4_PROPERTIES: &[&str] = &[
 
 /// v3: fields the ingestor insists on before any upload (`ownerGroup` is
 /// checked apart: it may come from the config).
-const V3_REQUIRED: &[&str] = &[
+pub(crate) const V3_REQUIRED: &[&str] = &[
     "datasetName",
     "principalInvestigator",
     "creationLocation",

@@ -15,16 +15,7 @@ use crate::files::FileEntry;
 pub const DATASET_PROPERTIES: &[&str] = crate::api::V3_PROPERTIES;
 
 /// Fields the ingestor insists on before a v3 upload.
-pub const REQUIRED: &[&str] = &[
-    "datasetName",
-    "principalInvestigator",
-    "creationLocation",
-    "owner",
-    "ownerEmail",
-    "contactEmail",
-    "sourceFolder",
-    "creationTime",
-];
+pub const REQUIRED: &[&str] = crate::api::V3_REQUIRED;
 
 /// Fields the v3 backend types as strings.
 const STRING_FIELDS: &[&str] = &["sampleId", "instrumentId", "proposalId", "runNumber"];
