@@ -1,7 +1,8 @@
 # The two commands of the README:
 #   make demo   dry run of the bundled example: prints what would be uploaded
 #   make test   the whole test suite (what CI runs)
-# Both install what is missing first (cmake >= 3.26, the wasm32-wasip2 target).
+# Both install what is missing first (cmake >= 3.26, the wasm32-wasip2 target,
+# libcurl headers for librdkafka, the Kafka broker's jars).
 
 SHELL := /bin/bash
 SETUP = eval "$$(scripts/setup.sh)"
@@ -15,8 +16,10 @@ demo:
 	@target/debug/examples/make-fixture $(DEMO_FILE)
 	@target/debug/scicat-ingestor -c demo/config.json --nexus-file $(DEMO_FILE) --dry-run
 
+# One Kafka broker for all online tests (they start their own without it).
 test:
-	@$(SETUP) && cargo test --workspace
+	@$(SETUP) && kdir=$$(mktemp -d) && export SCICAT_TEST_KAFKA=$$(scripts/kafka.sh start $$kdir) && \
+	  { cargo test --workspace; rc=$$?; scripts/kafka.sh stop $$kdir; rm -rf $$kdir; exit $$rc; }
 
 lint:
 	@$(SETUP) && cargo fmt --all -- --check && cargo clippy --all-targets -- -D warnings

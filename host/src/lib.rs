@@ -15,6 +15,7 @@ pub mod files;
 pub mod ingest;
 pub mod logging;
 pub mod nexus;
+pub mod online;
 pub mod plugin;
 pub mod schema;
 pub mod scicat;
