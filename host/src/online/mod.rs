@@ -70,7 +70,11 @@ pub fn run(config_path: &Path, cfg: Config) -> Result<()> {
     let probe_client: BaseConsumer = client_config(&s.client, true)
         .create()
         .context("creating the Kafka client")?;
+    // The same TLS provider as the SciCat client (reqwest is built without
+    // one); installing it twice is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http_client = reqwest::blocking::Client::builder()
+        .danger_accept_invalid_certs(!cfg.scicat.verify)
         .timeout(Duration::from_secs(5))
         .build()?;
     let fh = &cfg.ingestion.file_handling;

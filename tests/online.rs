@@ -1,0 +1,592 @@
+//! `scicat-ingestor online` against a real Kafka broker (KRaft, one node,
+//! started by `scripts/kafka.sh` once per test binary, or the one `make test`
+//! names in SCICAT_TEST_KAFKA) and the SciCat test server: exactly once on a
+//! partitioned topic, poison messages, dead letters, a SIGKILL and a restart,
+//! SIGTERM draining, health and metrics.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use scicat_ingestor::online::fbs::{FinishedWritingArgs, build_finished_writing};
+use serde_json::{Value, json};
+use support::fixtures::{self, Ess};
+use support::scicat_server::ScicatServer;
+use support::*;
+
+/// The broker's bootstrap address.
+fn broker() -> &'static str {
+    static BROKER: OnceLock<String> = OnceLock::new();
+    BROKER.get_or_init(|| {
+        if let Ok(b) = std::env::var("SCICAT_TEST_KAFKA")
+            && !b.is_empty()
+        {
+            return b;
+        }
+        let dir = std::env::temp_dir().join(format!("scicat-test-kafka-{}", std::process::id()));
+        // The broker stops when this test process exits (no teardown hook).
+        let out = Command::new(repo().join("scripts/kafka.sh"))
+            .arg("start")
+            .arg(&dir)
+            .arg(std::process::id().to_string())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("scripts/kafka.sh runs");
+        assert!(out.status.success(), "the Kafka broker did not start");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    })
+}
+
+fn unique(name: &str) -> String {
+    format!("{name}-{}", uuid::Uuid::new_v4().simple())
+}
+
+fn create_topic(partitions: i32) -> String {
+    let topic = unique("wrdn");
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .create()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let res = rt
+        .block_on(admin.create_topics(
+            &[NewTopic::new(
+                &topic,
+                partitions,
+                TopicReplication::Fixed(1),
+            )],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(20))),
+        ))
+        .unwrap();
+    for r in res {
+        r.unwrap();
+    }
+    topic
+}
+
+fn producer() -> BaseProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .set("enable.idempotence", "true")
+        .create()
+        .unwrap()
+}
+
+/// Sends `(partition, payload)`s in order and waits until all are written.
+fn produce(topic: &str, messages: &[(i32, Vec<u8>)]) {
+    let p = producer();
+    for (part, payload) in messages {
+        p.send(
+            BaseRecord::<(), _>::to(topic)
+                .partition(*part)
+                .payload(payload),
+        )
+        .map_err(|(e, _)| e)
+        .unwrap();
+    }
+    p.flush(Duration::from_secs(20)).unwrap();
+}
+
+/// A `wrdn` message as the file writer sends it.
+fn wrdn(file: &Path, job_id: &str) -> Vec<u8> {
+    build_finished_writing(&FinishedWritingArgs {
+        service_id: "kafka-to-nexus-1",
+        job_id,
+        file_name: file.to_str().unwrap(),
+        metadata: Some(r#"{"start_time": 1730106401186}"#),
+        ..Default::default()
+    })
+}
+
+fn job_id(run: u32) -> String {
+    format!("00000000-0000-4000-8000-{run:012}")
+}
+
+/// A data file for run `run` with its own job id.
+fn data_file(dir: &Path, run: u32) -> PathBuf {
+    let e = Ess {
+        run: run.to_string(),
+        job_id: job_id(run),
+        ..Ess::default()
+    };
+    fixtures::ess_in_tree(dir, &format!("coda_run_{run}.nxs"), &e)
+}
+
+/// The next offsets committed by `group`, per partition (None: nothing).
+fn committed(group: &str, topic: &str, partitions: i32) -> Vec<Option<i64>> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let got = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+    (0..partitions)
+        .map(|p| match got.find_partition(topic, p).map(|e| e.offset()) {
+            Some(Offset::Offset(o)) => Some(o),
+            _ => None,
+        })
+        .collect()
+}
+
+fn end_offsets(topic: &str, partitions: i32) -> Vec<Option<i64>> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .create()
+        .unwrap();
+    (0..partitions)
+        .map(|p| {
+            Some(
+                c.fetch_watermarks(topic, p, Duration::from_secs(10))
+                    .unwrap()
+                    .1,
+            )
+        })
+        .collect()
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running daemon; killed when dropped.
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+    port: u16,
+}
+
+impl Daemon {
+    fn start(config: &Path, log: &Path, port: u16) -> Daemon {
+        let child = Command::new(env!("CARGO_BIN_EXE_scicat-ingestor"))
+            .args(["online", "-c", config.to_str().unwrap()])
+            .env("HDF5_USE_FILE_LOCKING", "FALSE")
+            .env_remove("RUST_LOG")
+            .env_remove("SCICAT_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        Daemon {
+            child,
+            log: log.to_path_buf(),
+            port,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// Waits for the exit (at most `timeout`) and returns the status code.
+    fn wait(&mut self, timeout: Duration) -> Option<i32> {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return Some(st.code().unwrap_or(-1));
+            }
+            if Instant::now() >= end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `GET path` on the health port: (status, body).
+    fn get(&self, path: &str) -> (u16, String) {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let status = out
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = out.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
+        (status, body.to_string())
+    }
+
+    /// Waits until the health server answers.
+    fn wait_http(&self) {
+        wait_until("the health server", Duration::from_secs(60), || {
+            std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+        });
+    }
+
+    fn metric(&self, line_start: &str) -> f64 {
+        let (_, body) = self.get("/metrics");
+        body.lines()
+            .find_map(|l| l.strip_prefix(line_start)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no metric {line_start} in:\n{body}"))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("daemon log:\n{}", self.log());
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A config for the daemon: the test server, the test schemas, a short
+/// session timeout so joining and leaving the group is quick.
+fn daemon_config(dir: &Path, server: &ScicatServer, topic: &str, group: &str, port: u16) -> Value {
+    let mut c = config_for(&server.url, &schemas_dir());
+    c["kafka"] = json!({
+        "topics": topic,
+        "group_id": group,
+        "bootstrap_servers": broker(),
+        "session_timeout_ms": 3000,
+        "heartbeat_interval_ms": 300,
+        "max_retries": 1,
+        "retry_backoff_seconds": 0.1,
+        "drain_timeout_seconds": 30,
+        "dead_letter_journal": dir.join("dead-letter.jsonl"),
+    });
+    c["health_check"] = json!({"host": "127.0.0.1", "port": port});
+    c["ingestion"]["max_offline_ingestors"] = json!(4);
+    c["ingestion"]["file_handling"] = json!({"data_file_open_max_tries": 1});
+    c["scicat"]["health_endpoint"] = json!(format!("{}/instruments", server.url));
+    c
+}
+
+/// Every dataset has exactly one datablock; returns the datasets.
+fn assert_pairs(server: &ScicatServer, n: usize) -> Vec<Value> {
+    let ds = server.datasets();
+    let blocks = server.origdatablocks();
+    assert_eq!(ds.len(), n, "{ds:#?}");
+    assert_eq!(blocks.len(), n, "{blocks:#?}");
+    for d in &ds {
+        let mine = blocks.iter().filter(|b| b["datasetId"] == d["pid"]).count();
+        assert_eq!(mine, 1, "dataset {} has {mine} datablocks", d["pid"]);
+    }
+    ds
+}
+
+#[test]
+fn files_on_four_partitions_are_ingested_once_poison_skipped_failures_dead_lettered() {
+    let server = ScicatServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let topic = create_topic(4);
+    let group = unique("g");
+    let files: Vec<PathBuf> = (1..=8).map(|r| data_file(dir, r)).collect();
+    let missing = dir.join("443503/raw/coda_never_written.nxs");
+    let write_error = build_finished_writing(&FinishedWritingArgs {
+        service_id: "kafka-to-nexus-1",
+        job_id: "e",
+        file_name: "/data/broken.nxs",
+        error_encountered: true,
+        message: Some("disk full"),
+        ..Default::default()
+    });
+    let mut other = vec![0u8; 16];
+    other[4..8].copy_from_slice(b"6s4t");
+    let msgs = vec![
+        (0, wrdn(&files[0], &job_id(1))),
+        (
+            0,
+            b"\xde\xad\xbe\xef\xff\xfe\x00\x01 no flatbuffer".to_vec(),
+        ),
+        (0, wrdn(&files[1], &job_id(2))),
+        (1, wrdn(&files[2], &job_id(3))),
+        (1, write_error),
+        (1, wrdn(&files[3], &job_id(4))),
+        (2, wrdn(&files[4], &job_id(5))),
+        (2, other),
+        (2, wrdn(&files[5], &job_id(6))),
+        // A file that cannot be read: retried, dead-lettered, and the
+        // partition goes on.
+        (3, wrdn(&missing, "00000000-0000-4000-8000-00000000dead")),
+        (3, wrdn(&files[6], &job_id(7))),
+        (3, wrdn(&files[7], &job_id(8))),
+    ];
+    produce(&topic, &msgs);
+    let port = free_port();
+    let config = write_config(dir, &daemon_config(dir, &server, &topic, &group, port));
+    let mut daemon = Daemon::start(&config, &dir.join("daemon.log"), port);
+    let end = end_offsets(&topic, 4);
+    assert_eq!(end, vec![Some(3); 4]);
+    wait_until("all offsets committed", Duration::from_secs(120), || {
+        committed(&group, &topic, 4) == end
+    });
+    let (_, health) = daemon.get("/health");
+    assert_eq!(
+        serde_json::from_str::<Value>(&health).unwrap(),
+        json!({"kafka": true, "storage": true, "scicat": true})
+    );
+
+    let ds = assert_pairs(&server, 8);
+    let mut jobs: Vec<String> = ds
+        .iter()
+        .map(|d| d["scientificMetadata"]["job_id"]["value"].to_string())
+        .collect();
+    jobs.sort();
+    jobs.dedup();
+    assert_eq!(jobs.len(), 8, "eight different files");
+    // The done-writing message file, as the Python daemon writes it.
+    let m: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("443503/ingestor/coda_run_1.message.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        m,
+        json!([
+            "kafka-to-nexus-1",
+            job_id(1),
+            false,
+            files[0].to_str().unwrap(),
+            r#"{"start_time": 1730106401186}"#,
+            null
+        ])
+    );
+    let journal = std::fs::read_to_string(dir.join("dead-letter.jsonl")).unwrap();
+    let lines: Vec<Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{journal}");
+    assert_eq!(lines[0]["file_name"], json!(missing.to_str().unwrap()));
+    assert_eq!(lines[0]["partition"], json!(3));
+    assert_eq!(lines[0]["offset"], json!(0));
+    assert!(
+        lines[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("never_written")
+    );
+
+    let log = daemon.log();
+    assert!(log.contains(&format!("{topic}[0]@1: skipped")), "{log}");
+    assert!(log.contains(&format!("{topic}[1]@1: skipped")), "{log}");
+    assert!(log.contains("disk full"), "{log}");
+    assert_eq!(
+        daemon.metric("scicat_ingestor_messages_total{type=\"wrdn\"}"),
+        9.0
+    );
+    assert_eq!(
+        daemon.metric("scicat_ingestor_messages_total{type=\"poison\"}"),
+        1.0
+    );
+    assert_eq!(
+        daemon.metric("scicat_ingestor_messages_total{type=\"wrdn_error\"}"),
+        1.0
+    );
+    assert_eq!(
+        daemon.metric("scicat_ingestor_messages_total{type=\"other\"}"),
+        1.0
+    );
+    assert_eq!(daemon.metric("scicat_ingestor_files_ingested_total"), 8.0);
+    assert_eq!(
+        daemon.metric("scicat_ingestor_files_already_present_total"),
+        0.0
+    );
+    assert_eq!(daemon.metric("scicat_ingestor_files_failed_total"), 2.0);
+    assert_eq!(
+        daemon.metric("scicat_ingestor_files_dead_lettered_total"),
+        1.0
+    );
+    assert_eq!(daemon.metric("scicat_ingestor_files_in_flight"), 0.0);
+    assert_eq!(
+        daemon.metric("scicat_ingestor_ingest_duration_seconds_count"),
+        10.0
+    );
+
+    daemon.signal("-TERM");
+    assert_eq!(
+        daemon.wait(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        daemon.log()
+    );
+}
+
+#[test]
+fn killed_mid_way_and_restarted_nothing_is_lost_or_duplicated() {
+    let server = ScicatServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let topic = create_topic(1);
+    let group = unique("g");
+    let files: Vec<PathBuf> = (1..=5).map(|r| data_file(dir, r)).collect();
+    // The first file is slow: its dataset is created but the answer comes
+    // late, while the four after it finish.
+    server.delay_after("POST datasets", Duration::from_secs(20), 1);
+    let msgs: Vec<(i32, Vec<u8>)> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (0, wrdn(f, &job_id(i as u32 + 1))))
+        .collect();
+    let port = free_port();
+    let config = write_config(dir, &daemon_config(dir, &server, &topic, &group, port));
+    let mut seen: Vec<Option<i64>> = Vec::new();
+    {
+        let _daemon = Daemon::start(&config, &dir.join("daemon1.log"), port);
+        produce(&topic, &msgs[..1]);
+        wait_until("the slow file in flight", Duration::from_secs(60), || {
+            !server.requests_to("POST datasets").is_empty()
+        });
+        produce(&topic, &msgs[1..]);
+        wait_until("four fast files done", Duration::from_secs(90), || {
+            server.origdatablocks().len() >= 4
+        });
+        // Later files are done, the first is not: nothing may be committed.
+        std::thread::sleep(Duration::from_millis(500));
+        seen.push(committed(&group, &topic, 1)[0]);
+        assert_eq!(seen[0], None, "committed past a running message");
+        // SIGKILL (the drop).
+    }
+    server.clear_faults();
+    let port = free_port();
+    let config = write_config(dir, &daemon_config(dir, &server, &topic, &group, port));
+    let mut daemon = Daemon::start(&config, &dir.join("daemon2.log"), port);
+    wait_until("everything committed", Duration::from_secs(120), || {
+        let c = committed(&group, &topic, 1)[0];
+        seen.push(c);
+        c == Some(5)
+    });
+    let ds = assert_pairs(&server, 5);
+    assert_eq!(ds.len(), 5);
+    daemon.wait_http();
+    // Redelivered: the four fast files were already there, the slow one's
+    // dataset existed without its datablock.
+    assert_eq!(
+        daemon.metric("scicat_ingestor_files_already_present_total"),
+        4.0
+    );
+    assert_eq!(daemon.metric("scicat_ingestor_files_ingested_total"), 1.0);
+    let values: Vec<i64> = seen.iter().map(|c| c.unwrap_or(0)).collect();
+    assert!(
+        values.windows(2).all(|w| w[0] <= w[1]),
+        "commits moved backwards: {values:?}"
+    );
+    daemon.signal("-TERM");
+    assert_eq!(
+        daemon.wait(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        daemon.log()
+    );
+}
+
+#[test]
+fn sigterm_drains_the_running_files_and_commits_them() {
+    let server = ScicatServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let topic = create_topic(1);
+    let group = unique("g");
+    let files: Vec<PathBuf> = (1..=2).map(|r| data_file(dir, r)).collect();
+    server.delay("POST origdatablocks", Duration::from_secs(2));
+    let port = free_port();
+    let config = write_config(dir, &daemon_config(dir, &server, &topic, &group, port));
+    let mut daemon = Daemon::start(&config, &dir.join("daemon.log"), port);
+    daemon.wait_http();
+    let msgs: Vec<(i32, Vec<u8>)> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (0, wrdn(f, &job_id(i as u32 + 1))))
+        .collect();
+    produce(&topic, &msgs);
+    wait_until("two files in flight", Duration::from_secs(60), || {
+        server.requests_to("POST origdatablocks").len() >= 2
+    });
+    daemon.signal("-TERM");
+    assert_eq!(
+        daemon.wait(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        daemon.log()
+    );
+    assert_pairs(&server, 2);
+    assert_eq!(committed(&group, &topic, 1), vec![Some(2)]);
+}
+
+#[test]
+fn health_is_503_while_scicat_is_down_and_200_when_it_is_back() {
+    let server = ScicatServer::start();
+    let url = server.url.clone();
+    let scicat_port: u16 = url
+        .trim_start_matches("http://127.0.0.1:")
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let topic = create_topic(1);
+    let port = free_port();
+    let config = write_config(
+        dir,
+        &daemon_config(dir, &server, &topic, &unique("g"), port),
+    );
+    let mut daemon = Daemon::start(&config, &dir.join("daemon.log"), port);
+    daemon.wait_http();
+    let (status, body) = daemon.get("/health");
+    assert_eq!(status, 200, "{body}");
+    drop(server);
+    let (status, body) = daemon.get("/health");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"kafka": true, "storage": true, "scicat": false})
+    );
+    let _back = ScicatServer::start_on(scicat_port);
+    let (status, body) = daemon.get("/health");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(daemon.get("/nothing").0, 404);
+    daemon.signal("-INT");
+    assert_eq!(
+        daemon.wait(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        daemon.log()
+    );
+}
