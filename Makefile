@@ -33,6 +33,7 @@ release:
 bench: release
 	@scripts/bench.sh
 	@scripts/bench-batch.sh
+	@scripts/bench-online.sh
 
 clean-demo:
 	rm -rf demo/out
