@@ -186,8 +186,13 @@ struct Daemon {
 
 impl Daemon {
     fn start(config: &Path, log: &Path, port: u16) -> Daemon {
+        Self::start_with(config, log, port, &[])
+    }
+
+    fn start_with(config: &Path, log: &Path, port: u16, extra: &[&str]) -> Daemon {
         let child = Command::new(env!("CARGO_BIN_EXE_scicat-ingestor"))
             .args(["online", "-c", config.to_str().unwrap()])
+            .args(extra)
             .env("HDF5_USE_FILE_LOCKING", "FALSE")
             .env_remove("RUST_LOG")
             .env_remove("SCICAT_TOKEN")
@@ -583,6 +588,144 @@ fn health_is_503_while_scicat_is_down_and_200_when_it_is_back() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(daemon.get("/nothing").0, 404);
     daemon.signal("-INT");
+    assert_eq!(
+        daemon.wait(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        daemon.log()
+    );
+}
+
+/// The partitions a daemon's log says it holds now (after its last
+/// assignment), or None before its first one.
+fn holds(log: &str) -> Option<usize> {
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("partitions assigned: "))?;
+    let list = line.split("partitions assigned: ").nth(1)?;
+    Some(if list.trim() == "none" {
+        0
+    } else {
+        list.split(", ").count()
+    })
+}
+
+#[test]
+fn two_daemons_share_a_group_and_one_takes_over_when_the_other_dies() {
+    let server = ScicatServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let topic = create_topic(4);
+    let group = unique("g");
+    let files: Vec<PathBuf> = (1..=16).map(|r| data_file(dir, r)).collect();
+    let (pa, pb) = (free_port(), free_port());
+    let ca = dir.join("a.json");
+    let cb = dir.join("b.json");
+    std::fs::write(
+        &ca,
+        daemon_config(dir, &server, &topic, &group, pa).to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        &cb,
+        daemon_config(dir, &server, &topic, &group, pb).to_string(),
+    )
+    .unwrap();
+    let mut a = Daemon::start(&ca, &dir.join("a.log"), pa);
+    wait_until("a holds all partitions", Duration::from_secs(60), || {
+        holds(&a.log()) == Some(4)
+    });
+    let mut b = Daemon::start(&cb, &dir.join("b.log"), pb);
+    wait_until("the partitions shared", Duration::from_secs(60), || {
+        holds(&a.log()) == Some(2) && holds(&b.log()) == Some(2)
+    });
+    let msg = |i: usize| ((i % 4) as i32, wrdn(&files[i], &job_id(i as u32 + 1)));
+    produce(&topic, &(0..8).map(msg).collect::<Vec<_>>());
+    wait_until("the first eight committed", Duration::from_secs(90), || {
+        committed(&group, &topic, 4) == vec![Some(2); 4]
+    });
+    let by_a = a.metric("scicat_ingestor_files_ingested_total");
+    let by_b = b.metric("scicat_ingestor_files_ingested_total");
+    assert_eq!(
+        (by_a, by_b),
+        (4.0, 4.0),
+        "each daemon ingests its partitions' files"
+    );
+
+    a.signal("-KILL");
+    a.wait(Duration::from_secs(10));
+    produce(&topic, &(8..16).map(msg).collect::<Vec<_>>());
+    wait_until(
+        "b took over and committed all",
+        Duration::from_secs(90),
+        || committed(&group, &topic, 4) == vec![Some(4); 4],
+    );
+    assert_eq!(holds(&b.log()), Some(4));
+    assert_pairs(&server, 16);
+    b.signal("-TERM");
+    assert_eq!(b.wait(Duration::from_secs(30)), Some(0), "{}", b.log());
+}
+
+#[test]
+fn a_dry_run_logs_what_it_would_ingest_and_commits_nothing() {
+    let server = ScicatServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let topic = create_topic(1);
+    let group = unique("g");
+    let file = data_file(dir, 1);
+    produce(&topic, &[(0, wrdn(&file, &job_id(1)))]);
+    let port = free_port();
+    let config = write_config(dir, &daemon_config(dir, &server, &topic, &group, port));
+    let mut daemon = Daemon::start_with(&config, &dir.join("daemon.log"), port, &["--dry-run"]);
+    wait_until("the dry run", Duration::from_secs(60), || {
+        daemon.log().contains("dry run: would ingest")
+    });
+    daemon.signal("-TERM");
+    assert_eq!(
+        daemon.wait(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        daemon.log()
+    );
+    assert!(server.datasets().is_empty());
+    assert!(
+        !dir.join("443503/ingestor/coda_run_1.message.json").exists(),
+        "a dry run writes no message file"
+    );
+    assert_eq!(committed(&group, &topic, 1), vec![None]);
+}
+
+#[test]
+fn an_offline_ingestor_executable_runs_once_per_file_with_the_message_file() {
+    let server = ScicatServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let topic = create_topic(2);
+    let group = unique("g");
+    let files: Vec<PathBuf> = (1..=2).map(|r| data_file(dir, r)).collect();
+    produce(
+        &topic,
+        &[
+            (0, wrdn(&files[0], &job_id(1))),
+            (1, wrdn(&files[1], &job_id(2))),
+        ],
+    );
+    let port = free_port();
+    let mut cfg = daemon_config(dir, &server, &topic, &group, port);
+    cfg["ingestion"]["offline_ingestor_executable"] =
+        json!([env!("CARGO_BIN_EXE_scicat-ingestor")]);
+    let config = write_config(dir, &cfg);
+    let mut daemon = Daemon::start(&config, &dir.join("daemon.log"), port);
+    wait_until("both committed", Duration::from_secs(90), || {
+        committed(&group, &topic, 2) == vec![Some(1); 2]
+    });
+    assert_pairs(&server, 2);
+    let blocks = serde_json::to_string(&server.origdatablocks()).unwrap();
+    assert!(blocks.contains("coda_run_1.message.json"), "{blocks}");
+    assert!(blocks.contains("coda_run_2.message.json"), "{blocks}");
+    daemon.signal("-TERM");
     assert_eq!(
         daemon.wait(Duration::from_secs(30)),
         Some(0),
