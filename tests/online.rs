@@ -16,6 +16,7 @@ use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use scicat_ingestor::online::fbs::{FinishedWritingArgs, build_finished_writing};
@@ -159,6 +160,31 @@ fn end_offsets(topic: &str, partitions: i32) -> Vec<Option<i64>> {
             )
         })
         .collect()
+}
+
+/// Every message of partition 0 of `topic`, as JSON.
+fn read_topic(topic: &str) -> Vec<Value> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker())
+        .set("group.id", unique("reader"))
+        .create()
+        .unwrap();
+    let high = c
+        .fetch_watermarks(topic, 0, Duration::from_secs(10))
+        .unwrap()
+        .1;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    c.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let end = Instant::now() + Duration::from_secs(30);
+    while (out.len() as i64) < high && Instant::now() < end {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+            out.push(serde_json::from_slice(m.payload().unwrap_or(b"null")).unwrap());
+        }
+    }
+    out
 }
 
 fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
@@ -353,8 +379,11 @@ fn files_on_four_partitions_are_ingested_once_poison_skipped_failures_dead_lette
         (3, wrdn(&files[7], &job_id(8))),
     ];
     produce(&topic, &msgs);
+    let dlq = create_topic(1);
     let port = free_port();
-    let config = write_config(dir, &daemon_config(dir, &server, &topic, &group, port));
+    let mut cfg = daemon_config(dir, &server, &topic, &group, port);
+    cfg["kafka"]["dead_letter_topic"] = json!(dlq);
+    let config = write_config(dir, &cfg);
     let mut daemon = Daemon::start(&config, &dir.join("daemon.log"), port);
     let end = end_offsets(&topic, 4);
     assert_eq!(end, vec![Some(3); 4]);
@@ -406,6 +435,10 @@ fn files_on_four_partitions_are_ingested_once_poison_skipped_failures_dead_lette
             .unwrap()
             .contains("never_written")
     );
+    let on_topic = read_topic(&dlq);
+    assert_eq!(on_topic.len(), 1, "{on_topic:?}");
+    assert_eq!(on_topic[0]["file_name"], lines[0]["file_name"]);
+    assert_eq!(on_topic[0]["offset"], json!(0));
 
     let log = daemon.log();
     assert!(log.contains(&format!("{topic}[0]@1: skipped")), "{log}");
