@@ -766,3 +766,172 @@ fn an_offline_ingestor_executable_runs_once_per_file_with_the_message_file() {
         daemon.log()
     );
 }
+
+/// A catalog that knows only samples, like SciCat refusing a second sample
+/// with the same `sampleId`, and answering sample searches slowly so that
+/// concurrent registrations overlap.
+struct SampleCatalog {
+    url: String,
+    samples: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    posts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    _rt: tokio::runtime::Runtime,
+}
+
+impl SampleCatalog {
+    fn start() -> SampleCatalog {
+        use http_body_util::{BodyExt, Full};
+        use hyper::body::Bytes;
+        use std::sync::atomic::Ordering;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let samples = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+        let posts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (st, po) = (samples.clone(), posts.clone());
+        rt.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (st, po) = (st.clone(), po.clone());
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let (st, po) = (st.clone(), po.clone());
+                        async move {
+                            let method = req.method().to_string();
+                            let path = req.uri().path().to_string();
+                            let query = req.uri().query().unwrap_or("").to_string();
+                            let body = req.into_body().collect().await?.to_bytes();
+                            let (status, reply) = match (method.as_str(), path.as_str()) {
+                                ("GET", "/api/v3/samples") => {
+                                    tokio::time::sleep(Duration::from_millis(300)).await;
+                                    let raw = query.strip_prefix("filter=").unwrap_or("");
+                                    let f: Value = serde_json::from_str(
+                                        &percent_encoding::percent_decode_str(raw).decode_utf8_lossy(),
+                                    )
+                                    .unwrap_or(Value::Null);
+                                    let w = &f["where"];
+                                    let hits: Vec<Value> = st
+                                        .lock()
+                                        .unwrap()
+                                        .iter()
+                                        .filter(|s| {
+                                            s["description"] == w["description"]
+                                                && s["proposalId"] == w["proposalId"]
+                                        })
+                                        .cloned()
+                                        .collect();
+                                    (200, Value::Array(hits))
+                                }
+                                ("POST", "/api/v3/samples") => {
+                                    po.fetch_add(1, Ordering::SeqCst);
+                                    let s: Value = serde_json::from_slice(&body).unwrap();
+                                    let mut all = st.lock().unwrap();
+                                    if all.iter().any(|x| x["sampleId"] == s["sampleId"]) {
+                                        (409, json!({"statusCode": 409, "message": "duplicate sampleId"}))
+                                    } else {
+                                        all.push(s.clone());
+                                        (201, s)
+                                    }
+                                }
+                                ("GET", "/api/v3/instruments") => (200, json!([])),
+                                _ => (404, json!({"statusCode": 404})),
+                            };
+                            let resp = hyper::Response::builder()
+                                .status(status)
+                                .header("content-type", "application/json")
+                                .body(Full::new(Bytes::from(reply.to_string())))
+                                .unwrap();
+                            Ok::<_, hyper::Error>(resp)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        SampleCatalog {
+            url: format!("http://127.0.0.1:{port}/api/v3"),
+            samples,
+            posts,
+            _rt: rt,
+        }
+    }
+}
+
+#[test]
+fn run_starts_register_each_sample_once_across_two_daemons() {
+    let catalog = SampleCatalog::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let topic = create_topic(4);
+    let group = unique("g");
+    // Four runs of sample A and four of sample B, one of each per partition.
+    let mut msgs = Vec::new();
+    for i in 0..8u32 {
+        let e = Ess {
+            run: (100 + i).to_string(),
+            job_id: job_id(100 + i),
+            sample: if i % 2 == 0 { "A Sample" } else { "B Sample" }.into(),
+            ..Ess::default()
+        };
+        let f = fixtures::ess_in_tree(dir, &format!("coda_run_{}.nxs", 100 + i), &e);
+        let payload =
+            scicat_ingestor::online::fbs::build_run_start(&job_id(100 + i), f.to_str().unwrap(), 1);
+        msgs.push(((i / 2) as i32, payload));
+    }
+    let server_for_config = ScicatServer::empty();
+    let mut daemons = Vec::new();
+    for name in ["a", "b"] {
+        let port = free_port();
+        let mut cfg = daemon_config(dir, &server_for_config, &topic, &group, port);
+        cfg["scicat"]["host"] = json!(catalog.url);
+        cfg["scicat"]["health_endpoint"] = json!(format!("{}/instruments", catalog.url));
+        cfg["ingestion"]["sample_registration"] = json!(true);
+        let path = dir.join(format!("{name}.json"));
+        std::fs::write(&path, cfg.to_string()).unwrap();
+        daemons.push(Daemon::start(&path, &dir.join(format!("{name}.log")), port));
+    }
+    wait_until("the partitions shared", Duration::from_secs(60), || {
+        holds(&daemons[0].log()) == Some(2) && holds(&daemons[1].log()) == Some(2)
+    });
+    produce(&topic, &msgs);
+    wait_until("all run starts committed", Duration::from_secs(90), || {
+        committed(&group, &topic, 4) == vec![Some(2); 4]
+    });
+    let samples = catalog.samples.lock().unwrap().clone();
+    assert_eq!(samples.len(), 2, "{samples:#?}");
+    let mut names: Vec<&str> = samples
+        .iter()
+        .map(|s| s["description"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["A Sample", "B Sample"]);
+    for s in &samples {
+        assert_eq!(s["proposalId"], "443503");
+        assert_eq!(s["ownerGroup"], "443503");
+        assert_eq!(s["accessGroups"], json!(["443503"]));
+        assert_eq!(s["isPublished"], false);
+    }
+    let created: f64 = daemons
+        .iter()
+        .map(|d| d.metric("scicat_ingestor_samples_created_total"))
+        .sum();
+    let existing: f64 = daemons
+        .iter()
+        .map(|d| d.metric("scicat_ingestor_samples_existing_total"))
+        .sum();
+    assert_eq!((created, existing), (2.0, 6.0));
+    assert!(catalog.posts.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    for d in &mut daemons {
+        d.signal("-TERM");
+        assert_eq!(d.wait(Duration::from_secs(30)), Some(0), "{}", d.log());
+    }
+}

@@ -13,10 +13,11 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::message::Message;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
+use super::message::WritingDone;
 use super::message::{Decoded, decode};
 use super::metrics::Metrics;
 use super::offsets::{Tp, Tracker};
-use super::work::{Ended, Job};
+use super::work::{Ended, Job, Kind};
 
 /// A worker's report on a job.
 pub struct Report {
@@ -276,7 +277,13 @@ pub fn run(
                     Decoded::Done(msg) => {
                         log::info!("{at}: {} finished writing", msg.file_name);
                         metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-                        if jobs.send(Job { tp, offset, msg }).is_err() {
+                        let job = Job {
+                            tp,
+                            offset,
+                            msg,
+                            kind: Kind::Ingest,
+                        };
+                        if jobs.send(job).is_err() {
                             anyhow::bail!("the workers are gone");
                         }
                         continue;
@@ -288,14 +295,30 @@ pub fn run(
                     ),
                     Decoded::Poison(why) => log::error!("{at}: skipped: {why}"),
                     Decoded::Other(id) => log::debug!("{at}: skipped: schema {id}"),
-                    Decoded::RunStart { filename, job_id } => {
-                        if opts.sample_registration {
-                            log::warn!(
-                                "{at}: run start of {filename} (job {job_id}): sample registration is not supported yet"
-                            );
-                        } else {
-                            log::debug!("{at}: skipped: run start of {filename}");
+                    Decoded::RunStart { filename, job_id } if opts.sample_registration => {
+                        log::info!("{at}: run start of {filename}: registering its sample");
+                        metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+                        let msg = WritingDone {
+                            service_id: String::new(),
+                            job_id,
+                            error_encountered: false,
+                            file_name: filename,
+                            metadata: None,
+                            message: None,
+                        };
+                        let job = Job {
+                            tp,
+                            offset,
+                            msg,
+                            kind: Kind::RegisterSample,
+                        };
+                        if jobs.send(job).is_err() {
+                            anyhow::bail!("the workers are gone");
                         }
+                        continue;
+                    }
+                    Decoded::RunStart { filename, .. } => {
+                        log::debug!("{at}: skipped: run start of {filename}")
                     }
                 }
                 lock(&core.tracker).finish(&tp, offset);

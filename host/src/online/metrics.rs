@@ -19,6 +19,8 @@ pub struct Metrics {
     pub dead_lettered: AtomicU64,
     pub in_flight: AtomicI64,
     pub retries: AtomicU64,
+    pub samples_created: AtomicU64,
+    pub samples_existing: AtomicU64,
     durations: Mutex<(Vec<u64>, f64, u64)>,
     lag: Mutex<BTreeMap<(String, i32), i64>>,
     /// Unix seconds of the last commit.
@@ -95,6 +97,16 @@ impl Metrics {
                 "file_retries_total",
                 "Ingestion attempts repeated after a failure.",
                 &self.retries,
+            ),
+            (
+                "samples_created_total",
+                "Samples registered from run starts.",
+                &self.samples_created,
+            ),
+            (
+                "samples_existing_total",
+                "Run starts whose sample existed already.",
+                &self.samples_existing,
             ),
         ];
         for (name, help, v) in counters {

@@ -5,7 +5,8 @@
 //!
 //! [`settings`] reads the config, [`message`] and [`fbs`] decode, [`daemon`]
 //! polls and commits ([`offsets`] decides what), [`work`] ingests one file,
-//! [`http`] answers `/health` and `/metrics` from [`metrics`].
+//! [`http`] answers `/health` and `/metrics` from [`metrics`]; [`samples`]
+//! registers the samples of `pl72` run starts.
 
 pub mod daemon;
 pub mod fbs;
@@ -13,6 +14,7 @@ pub mod http;
 pub mod message;
 pub mod metrics;
 pub mod offsets;
+pub mod samples;
 pub mod settings;
 pub mod work;
 
@@ -109,6 +111,17 @@ pub fn run(config_path: &Path, cfg: Config) -> Result<()> {
         }
         None => None,
     };
+    let samples = if s.sample_registration {
+        crate::ingest::connect(&cfg)?.map(|client| {
+            samples::Registrar::new(
+                client,
+                s.sample_name_path.clone(),
+                s.proposal_id_path.clone(),
+            )
+        })
+    } else {
+        None
+    };
     let stopping = Arc::new(AtomicBool::new(false));
     let ctx = Arc::new(Context {
         runner,
@@ -118,6 +131,7 @@ pub fn run(config_path: &Path, cfg: Config) -> Result<()> {
         max_retries: s.max_retries,
         backoff: s.retry_backoff,
         stopping: stopping.clone(),
+        samples,
     });
 
     let (report_tx, report_rx) = mpsc::channel::<Report>();
@@ -188,7 +202,7 @@ pub fn run(config_path: &Path, cfg: Config) -> Result<()> {
     let opts = LoopOptions {
         pause_at: s.workers * 2,
         drain_timeout: s.drain_timeout,
-        sample_registration: false,
+        sample_registration: s.sample_registration,
     };
     daemon::run(&consumer, &core, &job_tx, &stop, &stopping, &opts)?;
     drop(consumer);

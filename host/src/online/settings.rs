@@ -28,6 +28,11 @@ pub struct Settings {
     /// `CMD...` run once per file instead of ingesting in-process.
     pub executable: Option<Vec<String>>,
     pub health_addr: String,
+    /// `ingestion.sample_registration`: create samples from `pl72` run
+    /// starts, reading these two paths of the file.
+    pub sample_registration: bool,
+    pub sample_name_path: String,
+    pub proposal_id_path: String,
 }
 
 /// Keys the daemon itself reads; never passed to the client.
@@ -49,9 +54,9 @@ const OWN_KEYS: &[&str] = &[
 /// Reads the daemon's sections of `path`; `cfg` is the engine's view of the
 /// same file.
 pub fn load(path: &Path, cfg: &Config) -> Result<Settings> {
-    let text = std::fs::read_to_string(path)
+    let raw = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
-    let doc = config::parse_document(path, &text)?;
+    let doc = config::parse_document(path, &raw)?;
     let empty = Map::new();
     let kafka = doc
         .get("kafka")
@@ -61,7 +66,21 @@ pub fn load(path: &Path, cfg: &Config) -> Result<Settings> {
         .get("health_check")
         .and_then(Value::as_object)
         .unwrap_or(&empty);
-    from_sections(kafka, health, cfg, path)
+    let mut s = from_sections(kafka, health, cfg, path)?;
+    let ingestion = doc
+        .get("ingestion")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    s.sample_registration = ingestion
+        .get("sample_registration")
+        .is_some_and(|v| v.as_bool() == Some(true) || text(v).as_deref() == Some("true"));
+    if let Some(p) = ingestion.get("sample_name_path").and_then(text) {
+        s.sample_name_path = p;
+    }
+    if let Some(p) = ingestion.get("proposal_id_path").and_then(text) {
+        s.proposal_id_path = p;
+    }
+    Ok(s)
 }
 
 fn text(v: &Value) -> Option<String> {
@@ -201,6 +220,9 @@ pub fn from_sections(
         workers,
         executable,
         health_addr: format!("{host}:{port}"),
+        sample_registration: false,
+        sample_name_path: "/entry/sample/name".into(),
+        proposal_id_path: "/entry/experiment_identifier".into(),
     })
 }
 

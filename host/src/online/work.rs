@@ -19,12 +19,23 @@ use super::offsets::Tp;
 use crate::engine::Ingestor;
 use crate::ingest::{Outcome, Request};
 
-/// A file to ingest, from one message.
+/// What a job does with its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `wrdn`: ingest the finished file.
+    Ingest,
+    /// `pl72`: register the sample of the run being written.
+    RegisterSample,
+}
+
+/// One message's work: a file to ingest, or a run start's sample (then
+/// `msg` holds the run start's job id and file name).
 #[derive(Debug, Clone)]
 pub struct Job {
     pub tp: Tp,
     pub offset: i64,
     pub msg: WritingDone,
+    pub kind: Kind,
 }
 
 /// How a job ended.
@@ -34,6 +45,7 @@ pub enum Ended {
     AlreadyPresent,
     DryRun,
     DeadLettered,
+    SampleCreated,
     /// Not finished (shutting down, partition revoked): not committed.
     Abandoned,
 }
@@ -112,6 +124,7 @@ pub struct Context {
     pub backoff: Duration,
     /// Set on shutdown: waits end, queued jobs are abandoned.
     pub stopping: Arc<AtomicBool>,
+    pub samples: Option<super::samples::Registrar>,
 }
 
 impl Context {
@@ -119,6 +132,20 @@ impl Context {
         let fh = &self.config.ingestion.file_handling;
         let data = job.msg.data_file(fh);
         let dry_run = self.config.ingestion.dry_run;
+        if job.kind == Kind::RegisterSample {
+            let reg = self
+                .samples
+                .as_ref()
+                .ok_or_else(|| anyhow!("sample registration needs scicat.host"))?;
+            if dry_run {
+                log::info!("dry run: would register the sample of {}", data.display());
+                return Ok(Ended::DryRun);
+            }
+            return Ok(match reg.register(&data)? {
+                super::samples::Registered::Created(_) => Ended::SampleCreated,
+                super::samples::Registered::Exists => Ended::AlreadyPresent,
+            });
+        }
         let message_file = if fh.message_to_file && !dry_run {
             Some(write_message_file(&job.msg, &data, fh)?)
         } else {
@@ -216,7 +243,11 @@ impl Context {
                 Ok(ended) => {
                     let counter = match ended {
                         Ended::Ingested => Some(&self.metrics.ingested),
+                        Ended::AlreadyPresent if job.kind == Kind::RegisterSample => {
+                            Some(&self.metrics.samples_existing)
+                        }
                         Ended::AlreadyPresent => Some(&self.metrics.already_present),
+                        Ended::SampleCreated => Some(&self.metrics.samples_created),
                         _ => None,
                     };
                     if let Some(c) = counter {
