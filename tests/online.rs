@@ -774,7 +774,38 @@ struct SampleCatalog {
     url: String,
     samples: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
     posts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    auth: std::sync::Arc<std::sync::Mutex<Tokens>>,
     _rt: tokio::runtime::Runtime,
+}
+
+/// Short-lived JWTs: issued by `auth/login` for `life`, required on every
+/// other request once `life` is set (403 otherwise, as the backend does).
+#[derive(Default)]
+struct Tokens {
+    life: Option<Duration>,
+    /// Token and its expiry (Unix seconds).
+    valid: Vec<(String, u64)>,
+    logins: usize,
+}
+
+fn b64url(data: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let n =
+            chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 impl SampleCatalog {
@@ -792,23 +823,52 @@ impl SampleCatalog {
         let port = listener.local_addr().unwrap().port();
         let samples = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
         let posts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let (st, po) = (samples.clone(), posts.clone());
+        let auth = std::sync::Arc::new(std::sync::Mutex::new(Tokens::default()));
+        let (st, po, au) = (samples.clone(), posts.clone(), auth.clone());
         rt.spawn(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                let (st, po) = (st.clone(), po.clone());
+                let (st, po, au) = (st.clone(), po.clone(), au.clone());
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let (st, po) = (st.clone(), po.clone());
+                        let (st, po, au) = (st.clone(), po.clone(), au.clone());
                         async move {
                             let method = req.method().to_string();
                             let path = req.uri().path().to_string();
                             let query = req.uri().query().unwrap_or("").to_string();
+                            let bearer = req
+                                .headers()
+                                .get("authorization")
+                                .and_then(|v| v.to_str().ok())
+                                .and_then(|v| v.strip_prefix("Bearer "))
+                                .unwrap_or("")
+                                .to_string();
                             let body = req.into_body().collect().await?.to_bytes();
+                            let refused = {
+                                let a = au.lock().unwrap();
+                                a.life.is_some()
+                                    && path != "/api/v3/auth/login"
+                                    && path != "/api/v3/instruments"
+                                    && !a.valid.iter().any(|(t, exp)| *t == bearer && *exp > unix_now())
+                            };
                             let (status, reply) = match (method.as_str(), path.as_str()) {
+                                _ if refused => (403, json!({"statusCode": 403, "message": "Forbidden resource"})),
+                                ("POST", "/api/v3/auth/login") => {
+                                    let mut a = au.lock().unwrap();
+                                    a.logins += 1;
+                                    let exp = unix_now() + a.life.unwrap_or(Duration::from_secs(3600)).as_secs();
+                                    let token = format!(
+                                        "{}.{}.{}",
+                                        b64url(br#"{"alg":"HS256","typ":"JWT"}"#),
+                                        b64url(json!({"sub": "ingestor", "n": a.logins, "exp": exp}).to_string().as_bytes()),
+                                        b64url(b"signature")
+                                    );
+                                    a.valid.push((token.clone(), exp));
+                                    (201, json!({"access_token": token}))
+                                }
                                 ("GET", "/api/v3/samples") => {
                                     tokio::time::sleep(Duration::from_millis(300)).await;
                                     let raw = query.strip_prefix("filter=").unwrap_or("");
@@ -861,8 +921,13 @@ impl SampleCatalog {
             url: format!("http://127.0.0.1:{port}/api/v3"),
             samples,
             posts,
+            auth,
             _rt: rt,
         }
+    }
+
+    fn logins(&self) -> usize {
+        self.auth.lock().unwrap().logins
     }
 }
 
@@ -934,4 +999,75 @@ fn run_starts_register_each_sample_once_across_two_daemons() {
         d.signal("-TERM");
         assert_eq!(d.wait(Duration::from_secs(30)), Some(0), "{}", d.log());
     }
+}
+
+#[test]
+fn a_daemon_logs_in_again_before_its_token_expires_and_once_when_refused() {
+    let catalog = SampleCatalog::start();
+    catalog.auth.lock().unwrap().life = Some(Duration::from_secs(3));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let topic = create_topic(1);
+    let group = unique("g");
+    let run_start = |i: u32, sample: &str| {
+        let e = Ess {
+            run: (200 + i).to_string(),
+            job_id: job_id(200 + i),
+            sample: sample.into(),
+            ..Ess::default()
+        };
+        let f = fixtures::ess_in_tree(dir, &format!("coda_run_{}.nxs", 200 + i), &e);
+        (
+            0,
+            scicat_ingestor::online::fbs::build_run_start(&job_id(200 + i), f.to_str().unwrap(), 1),
+        )
+    };
+    let port = free_port();
+    let unused = ScicatServer::empty();
+    let mut cfg = daemon_config(dir, &unused, &topic, &group, port);
+    cfg["scicat"] = json!({
+        "host": catalog.url, "username": "ingestor", "password": "s3cret-pw",
+        "health_endpoint": format!("{}/instruments", catalog.url),
+    });
+    cfg["ingestion"]["sample_registration"] = json!(true);
+    let config = write_config(dir, &cfg);
+    let mut daemon = Daemon::start(&config, &dir.join("daemon.log"), port);
+    daemon.wait_http();
+    produce(&topic, &[run_start(1, "First")]);
+    wait_until("the first sample", Duration::from_secs(60), || {
+        committed(&group, &topic, 1) == vec![Some(1)]
+    });
+    let logins = catalog.logins();
+    // The token is now past its life: the next request logs in first.
+    std::thread::sleep(Duration::from_secs(4));
+    produce(&topic, &[run_start(2, "Second")]);
+    wait_until("the second sample", Duration::from_secs(60), || {
+        committed(&group, &topic, 1) == vec![Some(2)]
+    });
+    assert_eq!(catalog.logins(), logins + 1, "renewed once before use");
+    assert!(daemon.log().contains("about to expire"), "{}", daemon.log());
+    // A token the server stops accepting early: one new login, then on.
+    catalog.auth.lock().unwrap().valid.clear();
+    produce(&topic, &[run_start(3, "Third")]);
+    wait_until("the third sample", Duration::from_secs(60), || {
+        committed(&group, &topic, 1) == vec![Some(3)]
+    });
+    assert_eq!(catalog.logins(), logins + 2, "one login after the refusal");
+    assert!(
+        daemon.log().contains("SciCat refused the token"),
+        "{}",
+        daemon.log()
+    );
+    assert_eq!(catalog.samples.lock().unwrap().len(), 3);
+    assert!(
+        !daemon.log().contains("s3cret-pw"),
+        "the password is never logged"
+    );
+    daemon.signal("-TERM");
+    assert_eq!(
+        daemon.wait(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        daemon.log()
+    );
 }

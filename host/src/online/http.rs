@@ -21,6 +21,9 @@ pub struct Probes {
     /// The SciCat URL that must answer 200.
     pub scicat_url: String,
     pub http: reqwest::blocking::Client,
+    /// When a static token (no username to log in again) expires: after
+    /// that SciCat is unhealthy rather than a stream of failed files.
+    pub static_token_expires: Option<std::time::SystemTime>,
 }
 
 impl Probes {
@@ -29,11 +32,15 @@ impl Probes {
             None => true,
             Some(d) => std::fs::read_dir(d).is_ok(),
         };
-        let scicat = self
-            .http
-            .get(&self.scicat_url)
-            .send()
-            .is_ok_and(|r| r.status().as_u16() == 200);
+        let expired = self
+            .static_token_expires
+            .is_some_and(|e| std::time::SystemTime::now() >= e);
+        let scicat = !expired
+            && self
+                .http
+                .get(&self.scicat_url)
+                .send()
+                .is_ok_and(|r| r.status().as_u16() == 200);
         ((self.kafka)(), storage, scicat)
     }
 }

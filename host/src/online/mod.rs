@@ -90,6 +90,11 @@ pub fn run(config_path: &Path, cfg: Config) -> Result<()> {
             .then(|| std::path::PathBuf::from(&fh.data_directory)),
         scicat_url: http::scicat_health_url(&cfg.scicat.host, &cfg.scicat.health_endpoint),
         http: http_client,
+        static_token_expires: if cfg.scicat.username.is_empty() {
+            crate::scicat::jwt_expiry(cfg.scicat.token.expose())
+        } else {
+            None
+        },
     };
     let addr = http::serve(&s.health_addr, probes, metrics.clone())?;
     log::info!("health and metrics on http://{addr}/health and /metrics");
