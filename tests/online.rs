@@ -1071,3 +1071,45 @@ fn a_daemon_logs_in_again_before_its_token_expires_and_once_when_refused() {
         daemon.log()
     );
 }
+
+#[test]
+fn busy_workers_do_not_get_the_daemon_evicted_from_its_group() {
+    let server = ScicatServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let topic = create_topic(1);
+    let group = unique("g");
+    let files: Vec<PathBuf> = (1..=3).map(|r| data_file(dir, r)).collect();
+    // One worker, each file slower than the poll interval the broker
+    // allows: a daemon that stopped polling while busy would be evicted.
+    server.delay("POST datasets", Duration::from_millis(4500));
+    let port = free_port();
+    let mut cfg = daemon_config(dir, &server, &topic, &group, port);
+    cfg["ingestion"]["max_offline_ingestors"] = json!(1);
+    cfg["kafka"]["max_poll_interval_ms"] = json!(3500);
+    let config = write_config(dir, &cfg);
+    let mut daemon = Daemon::start(&config, &dir.join("daemon.log"), port);
+    wait_until("assigned", Duration::from_secs(60), || {
+        holds(&daemon.log()) == Some(1)
+    });
+    let msgs: Vec<(i32, Vec<u8>)> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (0, wrdn(f, &job_id(i as u32 + 1))))
+        .collect();
+    produce(&topic, &msgs);
+    wait_until("all committed", Duration::from_secs(90), || {
+        committed(&group, &topic, 1) == vec![Some(3)]
+    });
+    assert_pairs(&server, 3);
+    let log = daemon.log();
+    assert!(!log.contains("revoked"), "{log}");
+    assert!(!log.to_lowercase().contains("max.poll"), "{log}");
+    daemon.signal("-TERM");
+    assert_eq!(
+        daemon.wait(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        daemon.log()
+    );
+}

@@ -119,9 +119,12 @@ impl Core {
                     log::debug!("committed {t}[{p}] up to offset {o}");
                 }
             }
-            // The messages are redelivered after a restart: harmless, the
-            // catalog side is exactly once.
-            Err(e) => log::warn!("commit failed: {e}"),
+            // Tried again on the next round; if the daemon dies first the
+            // messages come again, which the exactly-once side makes harmless.
+            Err(e) => {
+                log::warn!("commit failed: {e}");
+                lock(&self.tracker).commit_failed(&due);
+            }
         }
     }
 

@@ -112,6 +112,17 @@ impl Tracker {
         (out, oldest)
     }
 
+    /// The broker did not take these commits: offer them again.
+    pub fn commit_failed(&mut self, due: &[(Tp, i64)]) {
+        for (tp, o) in due {
+            if let Some(p) = self.parts.get_mut(tp)
+                && p.committed == Some(*o)
+            {
+                p.committed = None;
+            }
+        }
+    }
+
     /// The next offset committed for `tp`, if any.
     pub fn committed(&self, tp: &Tp) -> Option<i64> {
         self.parts.get(tp).and_then(|p| p.committed)
@@ -175,6 +186,17 @@ mod tests {
         // A redelivered older message (after a seek) finishing later.
         t.start(&tp(0), 2, 0);
         t.finish(&tp(0), 2);
+        assert!(t.due().0.is_empty());
+    }
+
+    #[test]
+    fn a_failed_commit_is_offered_again() {
+        let mut t = Tracker::default();
+        t.start(&tp(0), 0, 0);
+        t.finish(&tp(0), 0);
+        let (due, _) = t.due();
+        t.commit_failed(&due);
+        assert_eq!(t.due().0, vec![(tp(0), 1)]);
         assert!(t.due().0.is_empty());
     }
 
