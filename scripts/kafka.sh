@@ -102,7 +102,9 @@ PROPS
   echo "127.0.0.1:$port" >"$DIR/bootstrap"
   if [ -n "$owner" ]; then
     # The tests have no teardown hook: the broker goes when its owner does.
-    nohup bash -c "while kill -0 $owner 2>/dev/null && kill -0 $pid 2>/dev/null; do sleep 1; done; kill $pid 2>/dev/null" \
+    # Its folder goes too: the tests make a new one each run.
+    nohup bash -c "while kill -0 $owner 2>/dev/null && kill -0 $pid 2>/dev/null; do sleep 1; done
+      kill $pid 2>/dev/null; while kill -0 $pid 2>/dev/null; do sleep 0.5; done; rm -rf '$DIR'" \
       >/dev/null 2>&1 &
   fi
   local i

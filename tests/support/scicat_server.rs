@@ -332,7 +332,10 @@ impl ScicatServer {
     /// The requests from number `start` on (cheap to poll on a long run).
     pub fn requests_from(&self, start: usize) -> Vec<Recorded> {
         let s = self.state();
-        s.requests.get(start..).map(<[_]>::to_vec).unwrap_or_default()
+        s.requests
+            .get(start..)
+            .map(<[_]>::to_vec)
+            .unwrap_or_default()
     }
 
     /// Requests `METHOD path-prefix`.
