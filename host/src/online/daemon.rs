@@ -207,9 +207,14 @@ fn names(tps: &[Tp]) -> String {
     }
 }
 
+/// How often done offsets are committed while running (revocations and
+/// shutdown commit at once).
+const COMMIT_EVERY: Duration = Duration::from_millis(200);
+
 /// The loop's settings.
 pub struct LoopOptions {
-    /// Jobs outstanding at which fetching pauses.
+    /// Jobs outstanding (running and queued) at which fetching pauses; it
+    /// resumes at half.
     pub pause_at: usize,
     pub drain_timeout: Duration,
     pub sample_registration: bool,
@@ -228,6 +233,7 @@ pub fn run(
     let mut paused = false;
     let mut drain_until: Option<Instant> = None;
     let mut last_lag = Instant::now();
+    let mut last_commit = Instant::now();
     loop {
         if drain_until.is_none() && stop.load(Ordering::SeqCst) {
             log::info!(
@@ -249,7 +255,12 @@ pub fn run(
                 break;
             }
         }
-        let want_pause = drain_until.is_some() || core.in_flight() >= opts.pause_at;
+        // Hysteresis: resuming costs a new fetch round trip, so fetching
+        // restarts while half the queue is still there to work on.
+        let outstanding = core.in_flight();
+        let want_pause = drain_until.is_some()
+            || outstanding >= opts.pause_at
+            || (paused && outstanding > opts.pause_at / 2);
         if want_pause != paused || core.assignment_changed.swap(false, Ordering::SeqCst) {
             let a = consumer.assignment().context("reading the assignment")?;
             let r = if want_pause {
@@ -331,7 +342,11 @@ pub fn run(
             Some(Ok(_)) => {}
         }
         core.absorb(Duration::ZERO);
-        core.commit(consumer);
+        // A commit is a broker round trip: batch them, a few per second.
+        if last_commit.elapsed() >= COMMIT_EVERY {
+            last_commit = Instant::now();
+            core.commit(consumer);
+        }
         if last_lag.elapsed() >= Duration::from_secs(5) {
             last_lag = Instant::now();
             update_lag(consumer, core);

@@ -186,6 +186,11 @@ pub fn run(config_path: &Path, cfg: Config) -> Result<()> {
     let mut cc = client_config(&s.client, true);
     cc.set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false");
+    if cc.get("fetch.wait.max.ms").is_none() {
+        // A resumed partition joins the next fetch request only: keep the
+        // broker's long poll (default 500 ms) short so resuming is quick.
+        cc.set("fetch.wait.max.ms", "100");
+    }
     let consumer: BaseConsumer<Ctx> = cc
         .create_with_context(Ctx(core.clone()))
         .context("creating the Kafka consumer")?;
@@ -205,7 +210,9 @@ pub fn run(config_path: &Path, cfg: Config) -> Result<()> {
         }
     );
     let opts = LoopOptions {
-        pause_at: s.workers * 2,
+        // Messages are small: a few hundred queued keep the workers busy
+        // across the fetch round trip that resuming costs.
+        pause_at: (s.workers * 8).max(256),
         drain_timeout: s.drain_timeout,
         sample_registration: s.sample_registration,
     };
