@@ -2,7 +2,8 @@
 #   make demo   dry run of the bundled example: prints what would be uploaded
 #   make test   the whole test suite (what CI runs; also sets up the real
 #               SciCat backend validator, which needs Node 20+ and npm)
-# Both install what is missing first (cmake >= 3.26, the wasm32-wasip2 target).
+# Both install what is missing first (cmake >= 3.26, the wasm32-wasip2 target,
+# libcurl headers for librdkafka, the Kafka broker's jars).
 
 SHELL := /bin/bash
 SETUP = eval "$$(scripts/setup.sh)"
@@ -26,8 +27,10 @@ SCICAT_VALIDATOR_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/scicat-backend-va
 export SCICAT_BACKEND_VALIDATOR SCICAT_VALIDATOR_DIR
 VALIDATOR_SETUP = bash $(SCICAT_BACKEND_VALIDATOR)/setup.sh $(SCICAT_VALIDATOR_DIR) </dev/null
 
+# One Kafka broker for all online tests (they start their own without it).
 test:
-	@$(SETUP) && $(VALIDATOR_SETUP) && cargo test --workspace
+	@$(SETUP) && $(VALIDATOR_SETUP) && kdir=$$(mktemp -d) && export SCICAT_TEST_KAFKA=$$(scripts/kafka.sh start $$kdir) && \
+	  { cargo test --workspace; rc=$$?; scripts/kafka.sh stop $$kdir; rm -rf $$kdir; exit $$rc; }
 
 # The test server's verdicts against the real backend's on every property of
 # both API versions with every kind of value (a minute or two).
@@ -46,6 +49,7 @@ release:
 bench: release
 	@scripts/bench.sh
 	@scripts/bench-batch.sh
+	@scripts/bench-online.sh
 
 clean-demo:
 	rm -rf demo/out

@@ -3,6 +3,9 @@
 # environment to use (`eval "$(scripts/setup.sh)"`):
 #   - cmake >= 3.26 for HDF5's bundled build (pip's; Debian's 3.25 is too old)
 #   - the wasm32-wasip2 Rust target for plugins
+#   - for the online mode (rdkafka's bundled librdkafka, built with cmake):
+#     the libcurl, OpenSSL and zlib headers, and for its tests a Kafka broker
+#     (Java 17 + Maven, the jars assembled by scripts/kafka.sh)
 set -euo pipefail
 
 log() { echo "setup: $*" >&2; }
@@ -48,6 +51,29 @@ fi
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
   log "adding the wasm32-wasip2 Rust target (plugins are built for it)"
   rustup target add wasm32-wasip2 >&2
+fi
+
+apt_install() { # packages... (Debian, as root; otherwise say what is missing)
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    log "missing: $* (install them with your package manager)"
+    return 0
+  fi
+  log "installing $* (apt-get)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2 \
+    || { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2; }
+}
+
+missing=()
+for pkg in libcurl4-openssl-dev libssl-dev zlib1g-dev; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
+if [ "${#missing[@]}" -gt 0 ] && command -v dpkg >/dev/null 2>&1; then
+  apt_install "${missing[@]}"
+fi
+if command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1; then
+  "$(dirname "$0")/kafka.sh" install || log "could not assemble Kafka: the online tests will fail"
 fi
 
 echo "export CMAKE='$CMAKE_BIN'"

@@ -637,6 +637,10 @@ fn known_optional(full: &str) -> bool {
         "ingestion.offline_ingestor_executable"
             | "ingestion.max_offline_ingestors"
             | "ingestion.offline_ingestors_wait_time"
+            // The online daemon's sample registration (online/settings.rs).
+            | "ingestion.sample_registration"
+            | "ingestion.sample_name_path"
+            | "ingestion.proposal_id_path"
     )
 }
 

@@ -67,6 +67,11 @@ enum Command {
         after_help = "Examples:\n  scicat-ingestor ingest -c config.yml /data/443503/raw\n  scicat-ingestor ingest -c config.yml /data/443503 --jobs 4 --report night.json\n  scicat-ingestor ingest -c config.yml run_1.hdf run_2.hdf --dry-run > bodies.jsonl\n\nEach file is ingested exactly as `scicat-ingestor -c CONFIG --nexus-file FILE` would (exactly\nonce, resume). Running the same command again finishes what failed and creates nothing twice.\nCtrl-C stops starting new files and waits for the running ones (a second Ctrl-C quits at once).\nExit status: 0 all done, 1 some file failed, 130 interrupted."
     )]
     Ingest(BatchArgs),
+    /// Run as a daemon: ingest every file the file writer announces on Kafka.
+    #[command(
+        after_help = "Examples:\n  scicat-ingestor online -c config.yml\n  scicat-ingestor online -c config.yml --dry-run\n\nConsumes `kafka.topics` in group `kafka.group_id` and ingests each finished file (wrdn\nmessage) with up to `ingestion.max_offline_ingestors` at once; an offset is committed only\nonce its file is done. GET /health and /metrics on `health_check.host:port`.\nSIGTERM/SIGINT finish the running files, commit and exit 0 (a second signal exits at once)."
+    )]
+    Online(OnlineArgs),
     /// Check schema files for mistakes before they reach the catalog.
     #[command(
         after_help = "Examples:\n  scicat-ingestor validate schemas/\n  scicat-ingestor validate -c config.json --strict\n  scicat-ingestor validate schemas/coda.imsc.json --against https://scicat.example.org/api/v3\n\nReports syntax errors (with line and column), unknown sources, operators, value types and\nfield types, references to variables that are never defined or defined later, machine names\nSciCat rejects, missing required fields, duplicate ids, schemas hidden by an earlier selector,\nand plugins that are missing or lack the hooks the schema uses. Exits non-zero on any error\n(and on warnings with --strict)."
@@ -280,6 +285,38 @@ fn run_ingest(args: IngestArgs) -> Result<ExitCode> {
             logging::scrub(&ingest::summary(&nexus_file, &outcome))
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args, Debug)]
+struct OnlineArgs {
+    /// The configuration file (JSON or YAML), the offline ingestor's.
+    #[arg(
+        short = 'c',
+        long = "config-file",
+        visible_alias = "config",
+        value_name = "CONFIG"
+    )]
+    config: PathBuf,
+    /// Log what would be ingested; change nothing, commit nothing.
+    #[arg(short = 'd', long)]
+    dry_run: bool,
+    /// Override a config option, e.g. `--set ingestion.max_offline_ingestors=4`.
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    set: Vec<String>,
+}
+
+fn run_online(a: OnlineArgs) -> Result<ExitCode> {
+    let loaded = config::load(&a.config, &a.set)?;
+    for w in &loaded.warnings {
+        log::warn!("{w}");
+    }
+    let mut cfg = loaded.config;
+    for p in logging::configure(&cfg.logging) {
+        log::warn!("{p}");
+    }
+    cfg.ingestion.dry_run |= a.dry_run;
+    scicat_ingestor::online::run(&a.config, cfg)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -503,6 +540,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => run_ingest(cli.ingest),
         Some(Command::Ingest(a)) => run_batch(a),
+        Some(Command::Online(a)) => run_online(a),
         Some(Command::Validate(a)) => run_validate(a),
         Some(Command::Inspect(a)) => run_inspect(a),
         Some(Command::Test(a)) => run_tests(a),

@@ -176,11 +176,68 @@ impl Health {
     }
 }
 
+/// The login in use. With credentials (a daemon that logged in) the token
+/// is renewed before it expires and once when SciCat refuses it.
+struct Auth {
+    token: Secret,
+    credentials: Option<(String, Secret)>,
+    /// `exp` of the token when it is a JWT, and when it was obtained.
+    expires: Option<std::time::SystemTime>,
+    obtained: std::time::SystemTime,
+}
+
+impl Auth {
+    /// Renew when a fifth of the token's life (at most a minute) is left.
+    fn due(&self, now: std::time::SystemTime) -> bool {
+        let (Some(exp), Some(_)) = (self.expires, &self.credentials) else {
+            return false;
+        };
+        let life = exp.duration_since(self.obtained).unwrap_or_default();
+        let margin = (life / 5).min(Duration::from_secs(60));
+        now + margin >= exp
+    }
+}
+
+/// `exp` of a JWT (its payload's seconds since the epoch), if it is one.
+pub fn jwt_expiry(token: &str) -> Option<std::time::SystemTime> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64url(payload.trim_end_matches('='))?;
+    let exp = serde_json::from_slice::<Value>(&bytes)
+        .ok()?
+        .get("exp")?
+        .as_f64()?;
+    (exp > 0.0).then(|| std::time::UNIX_EPOCH + Duration::from_secs_f64(exp))
+}
+
+/// Decodes unpadded base64url (a JWT's parts).
+fn base64url(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
 /// Talks to one SciCat backend.
 pub struct Client {
     http: Http,
     base: Url,
-    token: Secret,
+    auth: std::sync::RwLock<Auth>,
     headers: Vec<(String, String)>,
     endpoints: ApiEndpoints,
     /// The dataset API this client talks, and the `/api/v4` base.
@@ -347,7 +404,12 @@ impl Client {
         Ok(Client {
             http,
             base,
-            token: opts.token.clone(),
+            auth: std::sync::RwLock::new(Auth {
+                token: opts.token.clone(),
+                credentials: None,
+                expires: jwt_expiry(opts.token.expose()),
+                obtained: std::time::SystemTime::now(),
+            }),
             headers: opts
                 .additional_headers
                 .iter()
@@ -362,7 +424,15 @@ impl Client {
     }
 
     pub fn has_token(&self) -> bool {
-        !self.token.is_empty()
+        !self.token().is_empty()
+    }
+
+    fn token(&self) -> Secret {
+        self.auth
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .token
+            .clone()
     }
 
     /// The dataset API this client talks.
@@ -474,8 +544,9 @@ impl Client {
             for (k, v) in &self.headers {
                 rb = rb.header(k, v);
             }
-            if !self.token.is_empty() {
-                rb = rb.bearer_auth(self.token.expose());
+            let token = self.token();
+            if !token.is_empty() {
+                rb = rb.bearer_auth(token.expose());
             }
         }
         rb
@@ -484,8 +555,12 @@ impl Client {
     /// Removes the token from text that came back from the server (a
     /// backend may echo the Authorization header in an error).
     fn unecho(&self, s: String) -> String {
-        let t = self.token.expose();
-        if t.is_empty() { s } else { s.replace(t, "***") }
+        let t = self.token();
+        if t.is_empty() {
+            s
+        } else {
+            s.replace(t.expose(), "***")
+        }
     }
 
     /// Sends once. An HTTP error status, a redirect and a failure to connect
@@ -643,23 +718,74 @@ impl Client {
 
     /// GET a JSON document (retried).
     pub fn get(&self, what: &str, url: &str) -> ScResult<Value> {
-        let resp = self.send_retrying(what, url)?;
+        self.renew_if_due();
+        let resp = match self.send_retrying(what, url) {
+            Err(e) if self.relogin_after(&e, url) => self.send_retrying(what, url)?,
+            r => r?,
+        };
         self.json_of(what, url, resp, false)
     }
 
     /// POST a JSON body once (creating is not blindly repeated: the caller
     /// checks what exists before trying again).
     pub fn post(&self, what: &str, url: &str, body: &Value) -> ScResult<Value> {
-        let resp = self.send_once(what, reqwest::Method::POST, url, Some(body))?;
+        self.renew_if_due();
+        // A refused token means the server did not act: sending again after
+        // a new login cannot create anything twice.
+        let resp = match self.send_once(what, reqwest::Method::POST, url, Some(body)) {
+            Err(e) if self.relogin_after(&e, url) => {
+                self.send_once(what, reqwest::Method::POST, url, Some(body))?
+            }
+            r => r?,
+        };
         self.json_of(what, url, resp, true)
     }
 
+    /// Logs in again when the token is about to expire (credentials only).
+    fn renew_if_due(&self) {
+        let creds = {
+            let a = self.auth.read().unwrap_or_else(|p| p.into_inner());
+            if !a.due(std::time::SystemTime::now()) {
+                return;
+            }
+            a.credentials.clone()
+        };
+        if let Some((user, password)) = creds {
+            log::info!("the SciCat token is about to expire: logging in again");
+            if let Err(e) = self.login(&user, &password) {
+                log::warn!("renewing the SciCat login failed: {e:#}");
+            }
+        }
+    }
+
+    /// After a 401/403 on the host, logs in again once (credentials only);
+    /// true when the request is worth sending again.
+    fn relogin_after(&self, e: &ScicatError, url: &str) -> bool {
+        let refused = matches!(e.status(), Some(401 | 403))
+            && Url::parse(url).is_ok_and(|u| self.same_host(&u));
+        let creds = self
+            .auth
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .credentials
+            .clone();
+        match creds {
+            Some((user, password)) if refused => {
+                log::warn!("SciCat refused the token: logging in again");
+                self.login(&user, &password).is_ok()
+            }
+            _ => false,
+        }
+    }
+
     /// Exchanges username and password for a token at `auth/login`.
-    pub fn login(&mut self, username: &str, password: &Secret) -> anyhow::Result<()> {
+    pub fn login(&self, username: &str, password: &Secret) -> anyhow::Result<()> {
         let url = format!("{}auth/login", self.base);
         let body = json!({"username": username, "password": password.expose()});
+        // Not `post`: a login must not renew (or retry) itself.
         let reply = self
-            .post("log in", &url, &body)
+            .send_once("log in", reqwest::Method::POST, &url, Some(&body))
+            .and_then(|resp| self.json_of("log in", &url, resp, true))
             .map_err(|e| anyhow::anyhow!("{e} (check scicat.username and scicat.password)"))?;
         let token = reply
             .get("access_token")
@@ -669,7 +795,12 @@ impl Client {
                 anyhow::anyhow!("log in: the reply from auth/login holds no access_token")
             })?;
         crate::logging::add_secret(token);
-        self.token = Secret::new(token);
+        *self.auth.write().unwrap_or_else(|p| p.into_inner()) = Auth {
+            token: Secret::new(token),
+            credentials: Some((username.to_string(), password.clone())),
+            expires: jwt_expiry(token),
+            obtained: std::time::SystemTime::now(),
+        };
         log::info!("logged in to SciCat as {username}");
         Ok(())
     }
@@ -992,6 +1123,33 @@ mod tests {
             ..Default::default()
         };
         Client::new(&opts).unwrap()
+    }
+
+    #[test]
+    fn a_jwt_expiry_is_read_and_renewal_is_due_a_fifth_before_it() {
+        // {"alg":"HS256"} . {"sub":"x","exp":2000000000} . sig
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4IiwiZXhwIjoyMDAwMDAwMDAwfQ.c2ln";
+        let exp = jwt_expiry(jwt).unwrap();
+        assert_eq!(
+            exp,
+            std::time::UNIX_EPOCH + Duration::from_secs(2_000_000_000)
+        );
+        assert_eq!(jwt_expiry("not-a-jwt"), None);
+        assert_eq!(jwt_expiry("a.!!.c"), None);
+        let obtained = exp - Duration::from_secs(100);
+        let auth = Auth {
+            token: Secret::new("t"),
+            credentials: Some(("u".into(), Secret::new("p"))),
+            expires: Some(exp),
+            obtained,
+        };
+        assert!(!auth.due(obtained + Duration::from_secs(79)));
+        assert!(auth.due(obtained + Duration::from_secs(81)));
+        let static_token = Auth {
+            credentials: None,
+            ..auth
+        };
+        assert!(!static_token.due(exp), "a static token cannot be renewed");
     }
 
     #[test]
