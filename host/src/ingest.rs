@@ -107,7 +107,7 @@ pub fn connect(config: &Config) -> Result<Option<Client>> {
     if sc.host.trim().is_empty() {
         return Ok(None);
     }
-    let client = Client::new(sc)?;
+    let mut client = Client::new(sc)?;
     if !client.has_token() && !sc.username.is_empty() {
         if sc.password.is_empty() {
             bail!("scicat.username is set but no password: set scicat.password or SCICAT_PASSWORD");
