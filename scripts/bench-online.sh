@@ -13,7 +13,9 @@ BIN=${BIN:-target/release/scicat-ingestor}
 EX=${EX:-target/release/examples}
 FILES=${FILES:-1000}
 WORKERS=${WORKERS:-"1 4 10"}
-work=$(mktemp -d)
+# In memory when possible, each run with its own ingestor folder (see
+# bench-batch.sh: ext4 is slow to create files soon after many were deleted).
+work=$(mktemp -d -p "${BENCH_DIR:-$( [ -d /dev/shm ] && echo /dev/shm || echo /tmp )}")
 server_pid=""
 daemon_pid=""
 cleanup() {
@@ -40,13 +42,13 @@ for w in $WORKERS; do
   "$EX/scicat-test-server" "$port" >/dev/null 2>&1 &
   server_pid=$!
   for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-  rm -rf "$work/data/443503/ingestor"
   topic="bench-$w-$RANDOM"
   hport=$(free_port)
   cat > "$work/config.json" <<JSON
 {"scicat": {"host": "http://127.0.0.1:$port/api/v3", "token": "bench",
             "health_endpoint": "http://127.0.0.1:$port/api/v3/instruments"},
- "ingestion": {"schemas_directory": "$PWD/tests/data/schemas", "max_offline_ingestors": $w},
+ "ingestion": {"schemas_directory": "$PWD/tests/data/schemas", "max_offline_ingestors": $w,
+               "file_handling": {"ingestor_files_directory": "../ingestor-$w"}},
  "dataset": {"default_owner_group": "ess"},
  "logging": {"logging_level": "WARNING"},
  "kafka": {"topics": "$topic", "group_id": "bench-$w", "bootstrap_servers": "$bootstrap",
