@@ -39,19 +39,6 @@ fn outcome_of<'a>(records: &'a [Value], file: &Path) -> &'a Value {
         .unwrap_or_else(|| panic!("{} not in the report: {records:#?}", file.display()))
 }
 
-/// Every dataset has exactly one datablock and every datablock's dataset
-/// exists.
-fn assert_pairs(server: &ScicatServer, n: usize) {
-    let ds = server.datasets();
-    let blocks = server.origdatablocks();
-    assert_eq!(ds.len(), n, "{ds:#?}");
-    assert_eq!(blocks.len(), n, "{blocks:#?}");
-    for d in &ds {
-        let mine = blocks.iter().filter(|b| b["datasetId"] == d["pid"]).count();
-        assert_eq!(mine, 1, "dataset {} has {mine} datablocks", d["pid"]);
-    }
-}
-
 #[test]
 fn a_backlog_is_ingested_reported_and_finished_by_a_second_run() {
     let server = ScicatServer::start();

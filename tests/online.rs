@@ -234,6 +234,17 @@ impl Daemon {
         }
     }
 
+    /// SIGTERM, then it must drain and exit 0 within 30 s.
+    fn terminate_cleanly(&mut self) {
+        self.signal("-TERM");
+        assert_eq!(
+            self.wait(Duration::from_secs(30)),
+            Some(0),
+            "{}",
+            self.log()
+        );
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -325,19 +336,6 @@ fn daemon_config(dir: &Path, server: &ScicatServer, topic: &str, group: &str, po
     c["ingestion"]["file_handling"] = json!({"data_file_open_max_tries": 1});
     c["scicat"]["health_endpoint"] = json!(format!("{}/instruments", server.url));
     c
-}
-
-/// Every dataset has exactly one datablock; returns the datasets.
-fn assert_pairs(server: &ScicatServer, n: usize) -> Vec<Value> {
-    let ds = server.datasets();
-    let blocks = server.origdatablocks();
-    assert_eq!(ds.len(), n, "{ds:#?}");
-    assert_eq!(blocks.len(), n, "{blocks:#?}");
-    for d in &ds {
-        let mine = blocks.iter().filter(|b| b["datasetId"] == d["pid"]).count();
-        assert_eq!(mine, 1, "dataset {} has {mine} datablocks", d["pid"]);
-    }
-    ds
 }
 
 #[test]
@@ -476,13 +474,7 @@ fn files_on_four_partitions_are_ingested_once_poison_skipped_failures_dead_lette
         10.0
     );
 
-    daemon.signal("-TERM");
-    assert_eq!(
-        daemon.wait(Duration::from_secs(30)),
-        Some(0),
-        "{}",
-        daemon.log()
-    );
+    daemon.terminate_cleanly();
 }
 
 #[test]
@@ -544,13 +536,7 @@ fn killed_mid_way_and_restarted_nothing_is_lost_or_duplicated() {
         values.windows(2).all(|w| w[0] <= w[1]),
         "commits moved backwards: {values:?}"
     );
-    daemon.signal("-TERM");
-    assert_eq!(
-        daemon.wait(Duration::from_secs(30)),
-        Some(0),
-        "{}",
-        daemon.log()
-    );
+    daemon.terminate_cleanly();
 }
 
 #[test]
@@ -575,13 +561,7 @@ fn sigterm_drains_the_running_files_and_commits_them() {
     wait_until("two files in flight", Duration::from_secs(60), || {
         server.requests_to("POST origdatablocks").len() >= 2
     });
-    daemon.signal("-TERM");
-    assert_eq!(
-        daemon.wait(Duration::from_secs(30)),
-        Some(0),
-        "{}",
-        daemon.log()
-    );
+    daemon.terminate_cleanly();
     assert_pairs(&server, 2);
     assert_eq!(committed(&group, &topic, 1), vec![Some(2)]);
 }
@@ -715,13 +695,7 @@ fn a_dry_run_logs_what_it_would_ingest_and_commits_nothing() {
     wait_until("the dry run", Duration::from_secs(60), || {
         daemon.log().contains("dry run: would ingest")
     });
-    daemon.signal("-TERM");
-    assert_eq!(
-        daemon.wait(Duration::from_secs(30)),
-        Some(0),
-        "{}",
-        daemon.log()
-    );
+    daemon.terminate_cleanly();
     assert!(server.datasets().is_empty());
     assert!(
         !dir.join("443503/ingestor/coda_run_1.message.json").exists(),
@@ -758,13 +732,7 @@ fn an_offline_ingestor_executable_runs_once_per_file_with_the_message_file() {
     let blocks = serde_json::to_string(&server.origdatablocks()).unwrap();
     assert!(blocks.contains("coda_run_1.message.json"), "{blocks}");
     assert!(blocks.contains("coda_run_2.message.json"), "{blocks}");
-    daemon.signal("-TERM");
-    assert_eq!(
-        daemon.wait(Duration::from_secs(30)),
-        Some(0),
-        "{}",
-        daemon.log()
-    );
+    daemon.terminate_cleanly();
 }
 
 /// A catalog that knows only samples, like SciCat refusing a second sample
@@ -1063,13 +1031,7 @@ fn a_daemon_logs_in_again_before_its_token_expires_and_once_when_refused() {
         !daemon.log().contains("s3cret-pw"),
         "the password is never logged"
     );
-    daemon.signal("-TERM");
-    assert_eq!(
-        daemon.wait(Duration::from_secs(30)),
-        Some(0),
-        "{}",
-        daemon.log()
-    );
+    daemon.terminate_cleanly();
 }
 
 #[test]
@@ -1105,11 +1067,5 @@ fn busy_workers_do_not_get_the_daemon_evicted_from_its_group() {
     let log = daemon.log();
     assert!(!log.contains("revoked"), "{log}");
     assert!(!log.to_lowercase().contains("max.poll"), "{log}");
-    daemon.signal("-TERM");
-    assert_eq!(
-        daemon.wait(Duration::from_secs(30)),
-        Some(0),
-        "{}",
-        daemon.log()
-    );
+    daemon.terminate_cleanly();
 }

@@ -280,26 +280,7 @@ fn hostile_select_counts_as_no_match() {
 
 #[test]
 fn hostile_transform_stops_the_run_before_any_upload() {
-    let server = ScicatServer::start();
-    let tmp = tempfile::tempdir().unwrap();
-    let schemas = hostile_case(
-        tmp.path(),
-        json!({"hook": "transform", "mode": "panic"}),
-        false,
-    );
-    let data = fixtures::ess_in_tree(tmp.path(), "run_1.nxs", &Ess::default());
-    let mut config = plugin_config(&schemas, tight());
-    config["scicat"] = json!({"host": server.url, "token": "test-token-0123456789"});
-    let cfg = write_config(tmp.path(), &config);
-    let run = ingestor(
-        &[
-            "-c",
-            cfg.to_str().unwrap(),
-            "--nexus-file",
-            data.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let (run, posts) = upload_run(json!({"hook": "transform", "mode": "panic"}));
     assert_ne!(run.code, 0, "{}", run.stderr);
     let last = run.last_line();
     assert!(
@@ -307,11 +288,6 @@ fn hostile_transform_stops_the_run_before_any_upload() {
             && last.contains("nothing was uploaded"),
         "{last}"
     );
-    let posts: Vec<_> = server
-        .requests()
-        .into_iter()
-        .filter(|r| r.method != "GET")
-        .collect();
     assert!(posts.is_empty(), "{posts:#?}");
 }
 

@@ -484,6 +484,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_default_glob_is_the_data_extensions() {
+        for x in crate::files::DATA_EXTENSIONS {
+            assert!(glob_match(DEFAULT_GLOB, &format!("run.{x}")), "{x}");
+        }
+        let listed = DEFAULT_GLOB.matches(',').count() + 1;
+        assert_eq!(listed, crate::files::DATA_EXTENSIONS.len());
+    }
+
+    #[test]
     fn globs_match_names() {
         assert!(glob_match(DEFAULT_GLOB, "run_1.nxs"));
         assert!(glob_match(DEFAULT_GLOB, "run_1.hdf"));

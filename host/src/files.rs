@@ -232,25 +232,23 @@ pub(crate) fn write_atomic(path: &Path, content: &str) -> Result<()> {
     Ok(())
 }
 
-/// The hash file of `data_file` in `dir`: `<stem>.<ext>`, unless another
-/// file in the data file's folder has the same stem (`run.hdf` and
-/// `run.nxs`), which would share it: then `<file name>.<ext>`.
+/// The extensions data files come with (what `ingest` looks for in a
+/// folder, see `batch::DEFAULT_GLOB`).
+pub const DATA_EXTENSIONS: &[&str] = &["nxs", "hdf", "hdf5", "h5", "nx5", "nx"];
+
+/// The hash file of `data_file` in `dir`: `<stem>.<ext>`, unless a data file
+/// with the same stem and another extension lies next to it (`run.hdf` and
+/// `run.nxs`), which would share it: then `<file name>.<ext>`. Only the
+/// candidate names are looked up (no listing of a folder that may hold
+/// thousands of files, once per file of a backlog).
 pub fn hash_file_path(dir: &Path, data_file: &Path, ext: &str) -> PathBuf {
     let name = data_file.file_name().unwrap_or_default();
     let stem = data_file.file_stem().unwrap_or_default();
-    let folder = match data_file.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let clash = std::fs::read_dir(folder).ok().and_then(|entries| {
-        entries.filter_map(|e| e.ok()).find_map(|e| {
-            let other = e.file_name();
-            let p = Path::new(&other);
-            (other != name
-                && p.file_stem() == Some(stem)
-                && e.file_type().is_ok_and(|t| t.is_file()))
+    let clash = DATA_EXTENSIONS.iter().find_map(|x| {
+        let mut other = stem.to_os_string();
+        other.push(format!(".{x}"));
+        (other != name && data_file.with_file_name(&other).is_file())
             .then(|| other.to_string_lossy().into_owned())
-        })
     });
     match clash {
         None => dir.join(format!("{}.{ext}", stem.to_string_lossy())),

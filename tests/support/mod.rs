@@ -179,3 +179,17 @@ pub fn assert_one_valid_pair(server: &scicat_server::ScicatServer) -> (Value, Va
     assert_eq!(blocks[0]["datasetId"], ds[0]["pid"]);
     (ds[0].clone(), blocks[0].clone())
 }
+
+/// Every dataset has exactly one datablock and there are `n` of each;
+/// returns the datasets.
+pub fn assert_pairs(server: &scicat_server::ScicatServer, n: usize) -> Vec<Value> {
+    let ds = server.datasets();
+    let blocks = server.origdatablocks();
+    assert_eq!(ds.len(), n, "{ds:#?}");
+    assert_eq!(blocks.len(), n, "{blocks:#?}");
+    for d in &ds {
+        let mine = blocks.iter().filter(|b| b["datasetId"] == d["pid"]).count();
+        assert_eq!(mine, 1, "dataset {} has {mine} datablocks", d["pid"]);
+    }
+    ds
+}
