@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+pub use crate::config_choices::{FilePathType, HashAlgorithm, LogLevel};
 use serde_json::{Map, Value};
 
 /// A string that never shows itself in logs, errors or serialised output.
@@ -231,13 +233,13 @@ impl Default for IngestionOptions {
 pub struct FileHandlingOptions {
     pub compute_file_stats: bool,
     pub compute_file_hash: bool,
-    pub file_hash_algorithm: String,
+    pub file_hash_algorithm: HashAlgorithm,
     pub save_file_hash: bool,
     pub hash_file_extension: String,
     pub ingestor_files_directory: String,
     pub message_to_file: bool,
     pub message_file_extension: String,
-    pub file_path_type: String,
+    pub file_path_type: FilePathType,
     pub data_directory: String,
     pub data_file_open_max_tries: u32,
     #[serde(deserialize_with = "numbers_or_number")]
@@ -249,13 +251,13 @@ impl Default for FileHandlingOptions {
         FileHandlingOptions {
             compute_file_stats: true,
             compute_file_hash: true,
-            file_hash_algorithm: "blake2b".into(),
+            file_hash_algorithm: HashAlgorithm::Blake2b,
             save_file_hash: true,
             hash_file_extension: "b2b".into(),
             ingestor_files_directory: "../ingestor".into(),
             message_to_file: true,
             message_file_extension: "message.json".into(),
-            file_path_type: "relative".into(),
+            file_path_type: FilePathType::Relative,
             data_directory: String::new(),
             data_file_open_max_tries: 3,
             data_file_open_retry_delay: Vec::new(),
@@ -285,7 +287,7 @@ pub struct LoggingOptions {
     pub file_log: bool,
     pub file_log_base_name: String,
     pub file_log_timestamp: bool,
-    pub logging_level: String,
+    pub logging_level: LogLevel,
     pub log_message_prefix: String,
     pub system_log: bool,
     pub system_log_facility: String,
@@ -303,7 +305,7 @@ impl Default for LoggingOptions {
             file_log: false,
             file_log_base_name: "scicat_ingestor_log".into(),
             file_log_timestamp: false,
-            logging_level: "INFO".into(),
+            logging_level: LogLevel::Info,
             log_message_prefix: "SFI".into(),
             system_log: false,
             system_log_facility: "mail".into(),
@@ -540,6 +542,9 @@ pub fn from_document(mut doc: Value, path: &Path, overrides: &[String]) -> Resul
                 path.display()
             );
         }
+        if crate::config_choices::KEYS.contains(&key.as_str()) {
+            return anyhow!("{}: `{key}` {}", path.display(), e.into_inner());
+        }
         anyhow!(
             "{}: wrong type for `{}`: {}",
             path.display(),
@@ -555,27 +560,6 @@ pub fn from_document(mut doc: Value, path: &Path, overrides: &[String]) -> Resul
 /// Values whose type is right but whose content cannot work.
 fn check_values(c: &Config, path: &Path) -> Result<()> {
     let fh = &c.ingestion.file_handling;
-    if !fh.file_hash_algorithm.eq_ignore_ascii_case("blake2b") {
-        bail!(
-            "{}: `ingestion.file_handling.file_hash_algorithm` is {:?}: only \"blake2b\" is supported",
-            path.display(),
-            fh.file_hash_algorithm
-        );
-    }
-    if fh.file_path_type != "absolute" && fh.file_path_type != "relative" {
-        bail!(
-            "{}: `ingestion.file_handling.file_path_type` is {:?}: use \"absolute\" or \"relative\"",
-            path.display(),
-            fh.file_path_type
-        );
-    }
-    if crate::logging::parse_level(&c.logging.logging_level).is_none() {
-        bail!(
-            "{}: `logging.logging_level` is {:?}: use one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
-            path.display(),
-            c.logging.logging_level
-        );
-    }
     let t = c.scicat.timeout;
     if !t.is_finite() || !(0.0..=MAX_TIMEOUT_S).contains(&t) {
         bail!(
@@ -728,7 +712,7 @@ mod tests {
         let fh = &c.ingestion.file_handling;
         assert_eq!(fh.hash_file_extension, "b2b");
         assert_eq!(fh.ingestor_files_directory, "../ingestor");
-        assert_eq!(fh.file_path_type, "relative");
+        assert_eq!(fh.file_path_type, FilePathType::Relative);
         assert_eq!(fh.data_file_open_max_tries, 3);
         assert_eq!(c.logging.log_message_prefix, "SFI");
         assert!(c.scicat.verify);

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use chrono::{TimeZone, Utc};
 use serde::Serialize;
 
-use crate::config::FileHandlingOptions;
+use crate::config::{FileHandlingOptions, FilePathType};
 
 /// One entry of an origdatablock's `dataFileList`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -335,10 +335,10 @@ pub fn build(
 /// `source_folder`, which must contain every file.
 pub fn data_file_list(
     files: &[ListedFile],
-    file_path_type: &str,
+    file_path_type: FilePathType,
     source_folder: Option<&str>,
 ) -> Result<Vec<FileEntry>> {
-    if file_path_type != "relative" {
+    if file_path_type == FilePathType::Absolute {
         return Ok(files.iter().map(|f| f.entry.clone()).collect());
     }
     let Some(folder) = source_folder.filter(|s| !s.is_empty()) else {
@@ -464,7 +464,7 @@ mod tests {
         assert!(list[0].entry.time.ends_with(".000Z"));
         let rel = data_file_list(
             &list,
-            "relative",
+            FilePathType::Relative,
             Some(d.path().join("prop").to_str().unwrap()),
         )
         .unwrap();
@@ -473,11 +473,11 @@ mod tests {
             paths,
             ["raw/run_1.hdf", "ingestor/run_1.b2b", "raw/run_1.done.json"]
         );
-        let abs = data_file_list(&list, "absolute", None).unwrap();
+        let abs = data_file_list(&list, FilePathType::Absolute, None).unwrap();
         assert!(abs.iter().all(|e| e.path.starts_with('/')));
         let e = data_file_list(
             &list,
-            "relative",
+            FilePathType::Relative,
             Some(d.path().join("prop/raw").to_str().unwrap()),
         )
         .unwrap_err()

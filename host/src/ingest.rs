@@ -337,11 +337,11 @@ pub fn origdatablock(
 ) -> Result<Map<String, Value>> {
     let fh = &config.ingestion.file_handling;
     let source = built.dataset.get("sourceFolder").and_then(|v| v.as_str());
-    let list = files::data_file_list(&built.files, &fh.file_path_type, source)?;
+    let list = files::data_file_list(&built.files, fh.file_path_type, source)?;
     Ok(dataset::origdatablock(
         &built.dataset,
         list,
-        &fh.file_hash_algorithm,
+        fh.file_hash_algorithm.as_str(),
         pid,
     ))
 }

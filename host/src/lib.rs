@@ -13,6 +13,7 @@ pub mod api;
 pub mod batch;
 pub mod claim;
 pub mod config;
+pub mod config_choices;
 pub mod dataset;
 pub mod engine;
 pub mod evaluate;

@@ -12,19 +12,6 @@ use log::{Level, LevelFilter, Log, Metadata, Record};
 
 use crate::config::LoggingOptions;
 
-/// Maps the config's level names (Python's) to a filter.
-pub fn parse_level(s: &str) -> Option<LevelFilter> {
-    Some(match s.trim().to_ascii_uppercase().as_str() {
-        "TRACE" | "NOTSET" => LevelFilter::Trace,
-        "DEBUG" => LevelFilter::Debug,
-        "INFO" => LevelFilter::Info,
-        "WARNING" | "WARN" => LevelFilter::Warn,
-        "ERROR" | "CRITICAL" | "FATAL" => LevelFilter::Error,
-        "OFF" => LevelFilter::Off,
-        _ => return None,
-    })
-}
-
 struct Sinks {
     prefix: String,
     filter: env_filter::Filter,
@@ -163,7 +150,7 @@ fn severity(l: Level) -> u8 {
 /// (a sink that could not be opened) rather than failing the run.
 pub fn configure(opts: &LoggingOptions) -> Vec<String> {
     let mut problems = Vec::new();
-    let mut level = parse_level(&opts.logging_level).unwrap_or(LevelFilter::Info);
+    let mut level = opts.logging_level.filter();
     if opts.verbose {
         level = level.max(LevelFilter::Debug);
     }
@@ -329,14 +316,6 @@ impl Log for Logger {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn level_names() {
-        assert_eq!(parse_level("WARNING"), Some(LevelFilter::Warn));
-        assert_eq!(parse_level("info"), Some(LevelFilter::Info));
-        assert_eq!(parse_level("CRITICAL"), Some(LevelFilter::Error));
-        assert_eq!(parse_level("LOUD"), None);
-    }
 
     #[test]
     fn facilities() {

@@ -331,9 +331,8 @@ fn run_batch(a: BatchArgs) -> Result<ExitCode> {
     // unless asked for.
     let mut log_opts = cfg.logging.clone();
     if !a.verbose && !cfg.logging.verbose {
-        let level = logging::parse_level(&log_opts.logging_level).unwrap_or(log::LevelFilter::Info);
-        if level > log::LevelFilter::Warn {
-            log_opts.logging_level = "WARNING".into();
+        if log_opts.logging_level.filter() > log::LevelFilter::Warn {
+            log_opts.logging_level = config::LogLevel::Warning;
         }
     }
     for p in logging::configure(&log_opts) {
@@ -382,7 +381,7 @@ fn run_batch(a: BatchArgs) -> Result<ExitCode> {
 
 fn quiet_logging() {
     let opts = config::LoggingOptions {
-        logging_level: "WARNING".into(),
+        logging_level: config::LogLevel::Warning,
         ..Default::default()
     };
     logging::configure(&opts);
