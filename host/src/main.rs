@@ -330,10 +330,11 @@ fn run_batch(a: BatchArgs) -> Result<ExitCode> {
     // Per-file steps would drown the progress: warnings and errors only,
     // unless asked for.
     let mut log_opts = cfg.logging.clone();
-    if !a.verbose && !cfg.logging.verbose {
-        if log_opts.logging_level.filter() > log::LevelFilter::Warn {
-            log_opts.logging_level = config::LogLevel::Warning;
-        }
+    if !a.verbose
+        && !cfg.logging.verbose
+        && log_opts.logging_level.filter() > log::LevelFilter::Warn
+    {
+        log_opts.logging_level = config::LogLevel::Warning;
     }
     for p in logging::configure(&log_opts) {
         log::warn!("{p}");
