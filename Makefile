@@ -28,7 +28,9 @@ export SCICAT_BACKEND_VALIDATOR SCICAT_VALIDATOR_DIR
 VALIDATOR_SETUP = bash $(SCICAT_BACKEND_VALIDATOR)/setup.sh $(SCICAT_VALIDATOR_DIR) </dev/null
 
 # One Kafka broker for all online tests (they start their own without it).
-test:
+# The tests use the plugin components `make plugins` builds; they do not build
+# them themselves.
+test: plugins
 	@$(SETUP) && $(VALIDATOR_SETUP) && kdir=$$(mktemp -d) && export SCICAT_TEST_KAFKA=$$(scripts/kafka.sh start $$kdir) && \
 	  { cargo test --workspace; rc=$$?; scripts/kafka.sh stop $$kdir; rm -rf $$kdir; exit $$rc; }
 
@@ -54,13 +56,17 @@ bench: release
 clean-demo:
 	rm -rf demo/out
 
-# The example plugins, as the components the example schemas point at
-# (target/wasm32-wasip2/release/*.wasm).
+# Every plugin component, built into target/wasm32-wasip2/release/*.wasm
+# (what the example schemas point at, and where the tests look for them; a
+# test fails naming this target when one is missing or older than its
+# sources). The one list of them: the examples, then the test plugins.
 EXAMPLE_PLUGINS = array-stats instrument-select title-keywords
+TEST_PLUGINS = hostile-plugin
+PLUGINS = $(EXAMPLE_PLUGINS) $(TEST_PLUGINS)
 PLUGIN_DEMO = $(CURDIR)/demo/out/plugins
 
 plugins:
-	@$(SETUP) && cargo build --release --target wasm32-wasip2 $(addprefix -p ,$(EXAMPLE_PLUGINS))
+	@$(SETUP) && cargo build --release --target wasm32-wasip2 $(addprefix -p ,$(PLUGINS))
 
 # A dry run of each example plugin's schema on a generated file.
 plugin-demo: plugins

@@ -1,5 +1,5 @@
 //! End to end, plugins: the example plugins and a hostile one, built for
-//! `wasm32-wasip2` by this test binary, run through the built ingestor on
+//! `wasm32-wasip2` by `make plugins`, run through the built ingestor on
 //! generated fixtures; plus library-level checks of the sandbox (a host that
 //! stays healthy after every misbehaviour), `describe` and the compiled-code
 //! cache.
