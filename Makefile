@@ -13,8 +13,8 @@ DEMO_FILE = $(CURDIR)/demo/out/443503/raw/demo_coda_31010.nxs
 
 demo:
 	@echo "building (the first build compiles HDF5 and wasmtime: a few minutes)..."
-	@$(SETUP) && cargo build -p scicat-ingestor --bin scicat-ingestor --example make-fixture
-	@target/debug/examples/make-fixture $(DEMO_FILE)
+	@$(SETUP) && cargo build -p scicat-ingestor -p scicat-test-kit --bin scicat-ingestor --bin make-fixture
+	@target/debug/make-fixture $(DEMO_FILE)
 	@target/debug/scicat-ingestor -c demo/config.json --nexus-file $(DEMO_FILE) --dry-run
 
 # The real SciCat backend's validation code (tests/backend_validator.rs runs
@@ -46,7 +46,7 @@ build:
 	@$(SETUP) && cargo build
 
 release:
-	@$(SETUP) && cargo build --release -p scicat-ingestor --bins --examples
+	@$(SETUP) && cargo build --release -p scicat-ingestor -p scicat-test-kit --bins --examples
 
 bench: release
 	@scripts/bench.sh
@@ -70,8 +70,8 @@ plugins:
 
 # A dry run of each example plugin's schema on a generated file.
 plugin-demo: plugins
-	@$(SETUP) && cargo build --quiet -p scicat-ingestor --bin scicat-ingestor --example make-fixture
-	@target/debug/examples/make-fixture $(PLUGIN_DEMO)/443503/raw/run_31010.nxs --title "LaB6 powder_saxs_290K"
+	@$(SETUP) && cargo build --quiet -p scicat-ingestor -p scicat-test-kit --bin scicat-ingestor --bin make-fixture
+	@target/debug/make-fixture $(PLUGIN_DEMO)/443503/raw/run_31010.nxs --title "LaB6 powder_saxs_290K"
 	@for p in $(EXAMPLE_PLUGINS); do \
 	  echo "== $$p" >&2; \
 	  target/debug/scicat-ingestor -c example-plugins/$$p/config.json --nexus-file $(PLUGIN_DEMO)/443503/raw/run_31010.nxs --dry-run || exit 1; \
@@ -82,8 +82,8 @@ plugin-demo: plugins
 CASE_FIXTURE = tests/fixture/443503/raw/run_31010.nxs
 
 plugin-cases: plugins
-	@$(SETUP) && cargo build --quiet -p scicat-ingestor --bin scicat-ingestor --example make-fixture
-	@target/debug/examples/make-fixture example-plugins/array-stats/$(CASE_FIXTURE)
-	@target/debug/examples/make-fixture example-plugins/instrument-select/$(CASE_FIXTURE)
-	@target/debug/examples/make-fixture example-plugins/title-keywords/$(CASE_FIXTURE) --title "LaB6   powder _saxs_290K"
+	@$(SETUP) && cargo build --quiet -p scicat-ingestor -p scicat-test-kit --bin scicat-ingestor --bin make-fixture
+	@target/debug/make-fixture example-plugins/array-stats/$(CASE_FIXTURE)
+	@target/debug/make-fixture example-plugins/instrument-select/$(CASE_FIXTURE)
+	@target/debug/make-fixture example-plugins/title-keywords/$(CASE_FIXTURE) --title "LaB6   powder _saxs_290K"
 	@target/debug/scicat-ingestor test $(addprefix example-plugins/,$(addsuffix /tests,$(EXAMPLE_PLUGINS)))
