@@ -37,7 +37,7 @@ test: plugins
 # The test server's verdicts against the real backend's on every property of
 # both API versions with every kind of value (a minute or two).
 test-strictness:
-	@$(SETUP) && $(VALIDATOR_SETUP) && SCICAT_STRICTNESS_FULL=1 cargo test -p scicat-ingestor --test backend_validator -- --nocapture
+	@$(SETUP) && $(VALIDATOR_SETUP) && SCICAT_STRICTNESS_FULL=1 cargo test -p scicat-ingestor --test it backend_validator:: -- --nocapture
 
 lint:
 	@$(SETUP) && cargo fmt --all -- --check && cargo clippy --all-targets -- -D warnings

@@ -4,7 +4,7 @@
 //! v4, proposals and samples stay on v3, `auto` asks once, a v4 403 on the
 //! origdatablock names the rights needed, and `validate` knows v4.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use support::fixtures::{self, Ess};

@@ -2,7 +2,7 @@
 //! (good, corrupt, failing and half-done files) and the library's engine
 //! shared by several threads, against the SciCat test server.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -4,7 +4,7 @@
 //! failure, no redirect followed, no secret in any output at any log level,
 //! bounded time to give up, and no panic on odd input.
 
-mod support;
+use crate::support;
 
 use std::net::TcpListener;
 use std::process::{Command, Stdio};

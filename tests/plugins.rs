@@ -4,7 +4,7 @@
 //! stays healthy after every misbehaviour), `describe` and the compiled-code
 //! cache.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! The tools for schema authors, through the built binary: `validate`,
 //! `inspect`, `test` (offline golden tests) and `schema convert`.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 
