@@ -102,6 +102,7 @@ fn a_failed_datablock_is_resumed_on_v4() {
     server.fail("POST v4/origdatablocks", 400, 1);
     let first = c.run();
     assert_ne!(first.code, 0);
+    assert!(first.last_line().contains("400"), "{}", first.stderr);
     assert_eq!(server.datasets().len(), 1);
     assert!(server.origdatablocks().is_empty());
     let second = c.run();
