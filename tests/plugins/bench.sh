@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${1:-20}
 cargo build --quiet --release -p scicat-ingestor -p scicat-test-kit --bin scicat-ingestor --bin make-fixture
-cargo build --quiet --release --target wasm32-wasip2 -p array-stats -p instrument-select -p title-keywords
+make --quiet --no-print-directory plugins
 BIN=target/release/scicat-ingestor
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
