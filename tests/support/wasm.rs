@@ -130,3 +130,61 @@ pub fn plugin_config(schemas: &Path, plugins: Value) -> Value {
         "plugins": p,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn touch(p: &Path, t: SystemTime) {
+        std::fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_component_older_than_one_of_its_sources_is_stale() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("my lib.rs");
+        let other = tmp.path().join("other.rs");
+        let wasm = tmp.path().join("p.wasm");
+        for p in [&src, &other, &wasm] {
+            std::fs::write(p, "").unwrap();
+        }
+        // cargo's dep-info: `target: deps`, spaces in paths escaped.
+        let escaped = |p: &Path| p.display().to_string().replace(' ', "\\ ");
+        std::fs::write(
+            wasm.with_extension("d"),
+            format!(
+                "{}: {} {}\n",
+                escaped(&wasm),
+                escaped(&src),
+                escaped(&other)
+            ),
+        )
+        .unwrap();
+        let now = SystemTime::now();
+        touch(&src, now - Duration::from_secs(60));
+        touch(&other, now - Duration::from_secs(60));
+        touch(&wasm, now - Duration::from_secs(30));
+        assert!(newer_sources(&wasm).is_empty());
+        touch(&src, now);
+        assert_eq!(newer_sources(&wasm), [src]);
+        // Without dep-info nothing can be vouched for.
+        std::fs::remove_file(wasm.with_extension("d")).unwrap();
+        assert_eq!(newer_sources(&wasm), [wasm.with_extension("d")]);
+    }
+
+    #[test]
+    fn a_missing_component_names_the_make_target() {
+        let e = std::panic::catch_unwind(|| wasm("no-such-plugin")).unwrap_err();
+        let msg = e.downcast_ref::<String>().unwrap();
+        assert!(
+            msg.contains("no_such_plugin.wasm is missing") && msg.contains("make plugins"),
+            "{msg}"
+        );
+    }
+}
