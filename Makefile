@@ -13,8 +13,8 @@ DEMO_FILE = $(CURDIR)/demo/out/443503/raw/demo_coda_31010.nxs
 
 demo:
 	@echo "building (the first build compiles HDF5 and wasmtime: a few minutes)..."
-	@$(SETUP) && cargo build -p scicat-ingestor --bin scicat-ingestor --example make-fixture
-	@target/debug/examples/make-fixture $(DEMO_FILE)
+	@$(SETUP) && cargo build -p scicat-ingestor -p scicat-test-kit --bin scicat-ingestor --bin make-fixture
+	@target/debug/make-fixture $(DEMO_FILE)
 	@target/debug/scicat-ingestor -c demo/config.json --nexus-file $(DEMO_FILE) --dry-run
 
 # The real SciCat backend's validation code (tests/backend_validator.rs runs
@@ -28,14 +28,16 @@ export SCICAT_BACKEND_VALIDATOR SCICAT_VALIDATOR_DIR
 VALIDATOR_SETUP = bash $(SCICAT_BACKEND_VALIDATOR)/setup.sh $(SCICAT_VALIDATOR_DIR) </dev/null
 
 # One Kafka broker for all online tests (they start their own without it).
-test:
+# The tests use the plugin components `make plugins` builds; they do not build
+# them themselves.
+test: plugins
 	@$(SETUP) && $(VALIDATOR_SETUP) && kdir=$$(mktemp -d) && export SCICAT_TEST_KAFKA=$$(scripts/kafka.sh start $$kdir) && \
 	  { cargo test --workspace; rc=$$?; scripts/kafka.sh stop $$kdir; rm -rf $$kdir; exit $$rc; }
 
 # The test server's verdicts against the real backend's on every property of
 # both API versions with every kind of value (a minute or two).
 test-strictness:
-	@$(SETUP) && $(VALIDATOR_SETUP) && SCICAT_STRICTNESS_FULL=1 cargo test -p scicat-ingestor --test backend_validator -- --nocapture
+	@$(SETUP) && $(VALIDATOR_SETUP) && SCICAT_STRICTNESS_FULL=1 cargo test -p scicat-ingestor --test it backend_validator:: -- --nocapture
 
 lint:
 	@$(SETUP) && cargo fmt --all -- --check && cargo clippy --all-targets -- -D warnings
@@ -44,7 +46,7 @@ build:
 	@$(SETUP) && cargo build
 
 release:
-	@$(SETUP) && cargo build --release -p scicat-ingestor --bins --examples
+	@$(SETUP) && cargo build --release -p scicat-ingestor -p scicat-test-kit --bins --examples
 
 bench: release
 	@scripts/bench.sh
@@ -54,18 +56,22 @@ bench: release
 clean-demo:
 	rm -rf demo/out
 
-# The example plugins, as the components the example schemas point at
-# (target/wasm32-wasip2/release/*.wasm).
+# Every plugin component, built into target/wasm32-wasip2/release/*.wasm
+# (what the example schemas point at, and where the tests look for them; a
+# test fails naming this target when one is missing or older than its
+# sources). The one list of them: the examples, then the test plugins.
 EXAMPLE_PLUGINS = array-stats instrument-select title-keywords
+TEST_PLUGINS = hostile-plugin
+PLUGINS = $(EXAMPLE_PLUGINS) $(TEST_PLUGINS)
 PLUGIN_DEMO = $(CURDIR)/demo/out/plugins
 
 plugins:
-	@$(SETUP) && cargo build --release --target wasm32-wasip2 $(addprefix -p ,$(EXAMPLE_PLUGINS))
+	@$(SETUP) && cargo build --release --target wasm32-wasip2 $(addprefix -p ,$(PLUGINS))
 
 # A dry run of each example plugin's schema on a generated file.
 plugin-demo: plugins
-	@$(SETUP) && cargo build --quiet -p scicat-ingestor --bin scicat-ingestor --example make-fixture
-	@target/debug/examples/make-fixture $(PLUGIN_DEMO)/443503/raw/run_31010.nxs --title "LaB6 powder_saxs_290K"
+	@$(SETUP) && cargo build --quiet -p scicat-ingestor -p scicat-test-kit --bin scicat-ingestor --bin make-fixture
+	@target/debug/make-fixture $(PLUGIN_DEMO)/443503/raw/run_31010.nxs --title "LaB6 powder_saxs_290K"
 	@for p in $(EXAMPLE_PLUGINS); do \
 	  echo "== $$p" >&2; \
 	  target/debug/scicat-ingestor -c example-plugins/$$p/config.json --nexus-file $(PLUGIN_DEMO)/443503/raw/run_31010.nxs --dry-run || exit 1; \
@@ -76,8 +82,8 @@ plugin-demo: plugins
 CASE_FIXTURE = tests/fixture/443503/raw/run_31010.nxs
 
 plugin-cases: plugins
-	@$(SETUP) && cargo build --quiet -p scicat-ingestor --bin scicat-ingestor --example make-fixture
-	@target/debug/examples/make-fixture example-plugins/array-stats/$(CASE_FIXTURE)
-	@target/debug/examples/make-fixture example-plugins/instrument-select/$(CASE_FIXTURE)
-	@target/debug/examples/make-fixture example-plugins/title-keywords/$(CASE_FIXTURE) --title "LaB6   powder _saxs_290K"
+	@$(SETUP) && cargo build --quiet -p scicat-ingestor -p scicat-test-kit --bin scicat-ingestor --bin make-fixture
+	@target/debug/make-fixture example-plugins/array-stats/$(CASE_FIXTURE)
+	@target/debug/make-fixture example-plugins/instrument-select/$(CASE_FIXTURE)
+	@target/debug/make-fixture example-plugins/title-keywords/$(CASE_FIXTURE) --title "LaB6   powder _saxs_290K"
 	@target/debug/scicat-ingestor test $(addprefix example-plugins/,$(addsuffix /tests,$(EXAMPLE_PLUGINS)))

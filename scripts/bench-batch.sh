@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release/scicat-ingestor}
 EX=${EX:-target/release/examples}
+# The test kit's binaries: make-fixture, scicat-test-server.
+KIT=${KIT:-target/release}
 FILES=${FILES:-1000}
 JOBS=${JOBS:-$(nproc)}
 # In memory when possible: on ext4, creating files soon after many were
@@ -26,7 +28,7 @@ start_server() {
   mode=$((mode + 1))
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  "$EX/scicat-test-server" "$port" >/dev/null 2>&1 &
+  "$KIT/scicat-test-server" "$port" >/dev/null 2>&1 &
   server_pid=$!
   for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
   cat > "$work/config.json" <<JSON
@@ -50,7 +52,7 @@ measure() {
 
 echo "== many files: $FILES small ESS-like files, full ingestion against the test server =="
 for i in $(seq "$FILES"); do
-  "$EX/make-fixture" "$work/data/443503/raw/coda_$i.nxs" --run "$((70000 + i))" 2>/dev/null
+  "$KIT/make-fixture" "$work/data/443503/raw/coda_$i.nxs" --run "$((70000 + i))" 2>/dev/null
 done
 per_file() {
   for f in "$work"/data/443503/raw/*.nxs; do

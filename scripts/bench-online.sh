@@ -11,6 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release/scicat-ingestor}
 EX=${EX:-target/release/examples}
+# The test kit's binaries: make-fixture, scicat-test-server.
+KIT=${KIT:-target/release}
 FILES=${FILES:-1000}
 WORKERS=${WORKERS:-"1 4 10"}
 # In memory when possible, each run with its own ingestor folder (see
@@ -33,13 +35,13 @@ metric() { # name: its value from the daemon's /metrics (0 when absent)
 bootstrap=$(scripts/kafka.sh start "$work/kafka" $$)
 echo "== online: $FILES small ESS-like files through Kafka ($bootstrap, 4 partitions) =="
 for i in $(seq "$FILES"); do
-  "$EX/make-fixture" "$work/data/443503/raw/coda_$i.nxs" --run "$((80000 + i))" 2>/dev/null
+  "$KIT/make-fixture" "$work/data/443503/raw/coda_$i.nxs" --run "$((80000 + i))" 2>/dev/null
 done
 ls "$work"/data/443503/raw/*.nxs > "$work/files"
 
 for w in $WORKERS; do
   port=$(free_port)
-  "$EX/scicat-test-server" "$port" >/dev/null 2>&1 &
+  "$KIT/scicat-test-server" "$port" >/dev/null 2>&1 &
   server_pid=$!
   for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
   topic="bench-$w-$RANDOM"

@@ -14,6 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$PWD/target/release/scicat-ingestor
 EX=$PWD/target/release/examples
+# The test kit's binaries: make-fixture, scicat-test-server.
+KIT=$PWD/target/release
 SIZES=${SIZES:-1 16 256 1024 4096}
 GROUP_COUNTS=${GROUP_COUNTS:-10 100 1000 10000}
 SCHEMA_COUNTS=${SCHEMA_COUNTS:-1 10 100 1000}
@@ -74,7 +76,7 @@ if want groups; then
   prev_n="" ; prev_old="" ; prev_new=""
   for n in $GROUP_COUNTS; do
     f="$work/g/443503/raw/demo_coda_g$n.nxs"
-    "$EX/make-fixture" "$f" --users "$n" 2>/dev/null
+    "$KIT/make-fixture" "$f" --users "$n" 2>/dev/null
     new=$(best_cost "$BIN" -c "$cfg" --nexus-file "$f" -d "${nohash[@]}")
     old=""; [ -n "$OLD_BIN" ] && old=$(best_cost "$OLD_BIN" -c "$cfg" --nexus-file "$f" -d "${nohash[@]}")
     per_new="-"; per_old="-"
@@ -91,7 +93,7 @@ fi
 if want schemas; then
   echo "== N schema files in the folder (N-1 that do not match): dry run (no hashing), best of $REPEAT =="
   f="$work/s/443503/raw/demo_coda_31010.nxs"
-  "$EX/make-fixture" "$f" 2>/dev/null
+  "$KIT/make-fixture" "$f" 2>/dev/null
   printf "%8s  %-23s  %s\n" schemas "$CLOCK per dry run" "µs per added schema"
   prev_n="" ; prev_old="" ; prev_new=""
   for n in $SCHEMA_COUNTS; do
@@ -166,10 +168,10 @@ fi
 if want process; then
   echo "== per process: one small ESS-like file ($RUNS files): wall ms, CPU ms (user+sys), page faults =="
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  "$EX/scicat-test-server" "$port" >/dev/null 2>&1 &
+  "$KIT/scicat-test-server" "$port" >/dev/null 2>&1 &
   server_pid=$!
   sleep 0.5
-  for i in $(seq "$RUNS"); do "$EX/make-fixture" "$work/p/443503/raw/demo_coda_$i.nxs" --run "$i" 2>/dev/null; done
+  for i in $(seq "$RUNS"); do "$KIT/make-fixture" "$work/p/443503/raw/demo_coda_$i.nxs" --run "$i" 2>/dev/null; done
   # Totals over RUNS processes, from one `time` of a loop: wall, user, sys, minor faults.
   loop_cost() { # BIN MODE(dry|ingest|start|open)
     /usr/bin/time -o "$work/cost" -f "%e %U %S %R" bash -c '
@@ -196,11 +198,11 @@ if want process; then
       ingest) label="full ingestion (test server)" ;;
     esac
     # Each ingestion creates its dataset: start from a fresh server state.
-    if [ "$mode" = ingest ]; then kill "$server_pid"; "$EX/scicat-test-server" "$port" >/dev/null 2>&1 & server_pid=$!; sleep 0.5; fi
+    if [ "$mode" = ingest ]; then kill "$server_pid"; "$KIT/scicat-test-server" "$port" >/dev/null 2>&1 & server_pid=$!; sleep 0.5; fi
     read -r ew ec ef <<< "$(loop_cost "$BIN" "$mode")"
     ow=""; oc=""; of=""
     if [ -n "$OLD_BIN" ]; then
-      if [ "$mode" = ingest ]; then kill "$server_pid"; "$EX/scicat-test-server" "$port" >/dev/null 2>&1 & server_pid=$!; sleep 0.5; fi
+      if [ "$mode" = ingest ]; then kill "$server_pid"; "$KIT/scicat-test-server" "$port" >/dev/null 2>&1 & server_pid=$!; sleep 0.5; fi
       read -r ow oc of <<< "$(loop_cost "$OLD_BIN" "$mode")"
     fi
     printf "%-32s  %s  %s  %s\n" "$label" "$(pair "$ow" "$ew")" "$(pair "$oc" "$ec")" "$(pair "$of" "$ef")"

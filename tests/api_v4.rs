@@ -4,7 +4,7 @@
 //! v4, proposals and samples stay on v3, `auto` asks once, a v4 403 on the
 //! origdatablock names the rights needed, and `validate` knows v4.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use support::fixtures::{self, Ess};
@@ -102,6 +102,7 @@ fn a_failed_datablock_is_resumed_on_v4() {
     server.fail("POST v4/origdatablocks", 400, 1);
     let first = c.run();
     assert_ne!(first.code, 0);
+    assert!(first.last_line().contains("400"), "{}", first.stderr);
     assert_eq!(server.datasets().len(), 1);
     assert!(server.origdatablocks().is_empty());
     let second = c.run();

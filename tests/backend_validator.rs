@@ -10,7 +10,7 @@
 //! Needs Node 20+ and npm (the first setup also the npm registry): without
 //! them these tests fail, saying so; they are not skipped.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -2,7 +2,7 @@
 //! (good, corrupt, failing and half-done files) and the library's engine
 //! shared by several threads, against the SciCat test server.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -64,7 +64,9 @@ fn a_backlog_is_ingested_reported_and_finished_by_a_second_run() {
     ingest(&config, &present, &[], &[]).ok();
     let half = fixtures::ess_in_tree(dir, "coda_half.hdf", &ess(40030));
     server.fail("POST origdatablocks", 400, 1);
-    assert_ne!(ingest(&config, &half, &[], &[]).code, 0);
+    let run = ingest(&config, &half, &[], &[]);
+    assert_ne!(run.code, 0);
+    assert!(run.last_line().contains("400"), "{}", run.stderr);
     assert_eq!(server.datasets().len(), 2);
     assert_eq!(server.origdatablocks().len(), 1);
 

@@ -1,7 +1,7 @@
 //! End to end, dry run: the built binary on generated ESS-like fixtures, with
 //! `SC` variables served by the SciCat test server over real HTTP.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use support::fixtures::{self, Ess};

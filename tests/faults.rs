@@ -4,7 +4,7 @@
 //! failure, no redirect followed, no secret in any output at any log level,
 //! bounded time to give up, and no panic on odd input.
 
-mod support;
+use crate::support;
 
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
@@ -308,6 +308,11 @@ fn no_secret_of_any_source_or_length_at_trace_level() {
     let case = Case::new(&dead);
     let run = case.run_with(&[], &[("RUST_LOG", "trace")]);
     assert_ne!(run.code, 0);
+    assert!(
+        run.last_line().contains("cannot reach SciCat at http://"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
 
     // A secret of the wrong type in the config.

@@ -1,7 +1,7 @@
 //! Reading generated NeXus fixtures: every string kind, numbers, booleans,
 //! arrays, compression, units, wildcards, and the variable evaluation on top.
 
-mod support;
+use crate::support;
 
 use scicat_ingestor::evaluate::{self, Env, ScFetch};
 use scicat_ingestor::nexus::{Data, ElemType, Kind, NexusFile};

@@ -4,7 +4,7 @@
 //! partitioned topic, poison messages, dead letters, a SIGKILL and a restart,
 //! SIGTERM draining, health and metrics.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! The tools for schema authors, through the built binary: `validate`,
 //! `inspect`, `test` (offline golden tests) and `schema convert`.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 
@@ -226,6 +226,13 @@ fn warnings_fail_only_with_strict() {
     assert!(run.stdout.contains("`variables.unused`"), "{}", run.stdout);
     let run = ingestor(&["validate", "--strict", dir], &[]);
     assert_ne!(run.code, 0);
+    // The same report; only the verdict on its warning differs.
+    assert!(run.stdout.contains("`variables.unused`"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("0 error(s), 1 warning(s)"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! server, including faults (5xx, 400, server down, a cut between the two
 //! POSTs), authentication, and secrets staying out of logs.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::time::Duration;

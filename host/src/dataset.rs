@@ -476,17 +476,113 @@ mod tests {
         assert_eq!(d["runNumber"], json!("31010"));
     }
 
+    /// Each local verdict agrees with the test kit's copy of the backend's
+    /// rules (itself compared with the real backend by
+    /// `tests/backend_validator.rs`): what the backend refuses is refused
+    /// here with the field and the reason, what it takes is taken.
     #[test]
     fn body_checks_mirror_the_backend() {
-        let mut d = complete().as_object().unwrap().clone();
-        d.insert("ownerGroup".into(), json!("g"));
-        assert!(check_dataset(&d, ApiVersion::V3).is_empty());
-        d.insert("ownerEmail".into(), json!(""));
-        d.insert("contactEmail".into(), json!("a@b.org;c@d.org"));
-        d.insert("size".into(), json!("12"));
-        d.insert("keywords".into(), json!([1]));
-        let p = check_dataset(&d, ApiVersion::V3);
-        assert_eq!(p.len(), 3, "{p:?}");
+        use scicat_test_kit::scicat_server::validate_dataset;
+        let mut base = complete().as_object().unwrap().clone();
+        base.insert("ownerGroup".into(), json!("g"));
+        base.insert("type".into(), json!("raw"));
+        let judge = |change: &[(&str, Value)]| {
+            let mut d = base.clone();
+            for (k, v) in change {
+                d.insert(k.to_string(), v.clone());
+            }
+            let ours = check_dataset(&d, ApiVersion::V3);
+            (ours, validate_dataset(Some(&Value::Object(d))))
+        };
+        let (ours, backend) = judge(&[]);
+        assert!(
+            ours.is_empty() && backend.is_empty(),
+            "{ours:?} {backend:?}"
+        );
+
+        let refused = [
+            (
+                "ownerEmail",
+                json!(""),
+                "ownerEmail must be an email (got \"\")",
+            ),
+            (
+                "ownerEmail",
+                json!("o.x.org"),
+                "ownerEmail must be an email (got \"o.x.org\")",
+            ),
+            (
+                "contactEmail",
+                json!("a@b.org;nope"),
+                "contactEmail must be one or more emails separated by ; (got \"a@b.org;nope\")",
+            ),
+            ("size", json!("12"), "size must be an integer (got \"12\")"),
+            ("size", json!(1.5), "size must be an integer (got 1.5)"),
+            (
+                "keywords",
+                json!([1]),
+                "keywords must be a list of strings (got [1])",
+            ),
+            (
+                "isPublished",
+                json!("yes"),
+                "isPublished must be a boolean (got \"yes\")",
+            ),
+            (
+                "datasetName",
+                json!(5),
+                "datasetName must be a string (got 5)",
+            ),
+            (
+                "principalInvestigator",
+                json!(5),
+                "principalInvestigator must be a string (got 5)",
+            ),
+            (
+                "creationTime",
+                json!("yesterday"),
+                "creationTime must be an ISO 8601 date (got \"yesterday\")",
+            ),
+            ("owner", json!(""), "owner is missing"),
+            ("colour", json!("red"), "property colour should not exist"),
+        ];
+        for (k, v, why) in refused {
+            let (ours, backend) = judge(&[(k, v.clone())]);
+            assert!(!backend.is_empty(), "the backend takes {k}: {v}");
+            assert_eq!(ours, [why], "{k}: {v}; the backend says {backend:?}");
+        }
+
+        let taken = [
+            ("contactEmail", json!("a@b.org;c@d.org")),
+            ("size", json!(12)),
+            ("keywords", json!(["a", "b"])),
+            ("isPublished", json!(false)),
+            ("scientificMetadata", json!({"t": {"value": 1}})),
+        ];
+        for (k, v) in taken {
+            let (ours, backend) = judge(&[(k, v.clone())]);
+            assert!(
+                backend.is_empty(),
+                "the backend refuses {k}: {v}: {backend:?}"
+            );
+            assert!(ours.is_empty(), "{k}: {v}: {ours:?}");
+        }
+
+        // Several problems at once: each reported, in the body's order.
+        let (ours, _) = judge(&[
+            ("ownerEmail", json!("")),
+            ("contactEmail", json!("a@b.org;c@d.org")),
+            ("size", json!("12")),
+            ("keywords", json!([1])),
+        ]);
+        assert_eq!(
+            ours,
+            [
+                "ownerEmail must be an email (got \"\")",
+                "size must be an integer (got \"12\")",
+                "keywords must be a list of strings (got [1])",
+            ]
+        );
     }
 
     #[test]

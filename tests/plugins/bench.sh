@@ -8,13 +8,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUNS=${1:-20}
-cargo build --quiet --release -p scicat-ingestor --bin scicat-ingestor --example make-fixture
-cargo build --quiet --release --target wasm32-wasip2 -p array-stats -p instrument-select -p title-keywords
+cargo build --quiet --release -p scicat-ingestor -p scicat-test-kit --bin scicat-ingestor --bin make-fixture
+make --quiet --no-print-directory plugins
 BIN=target/release/scicat-ingestor
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 DATA=$WORK/443503/raw/run_31010.nxs
-target/release/examples/make-fixture "$DATA" --title "LaB6 powder_saxs_290K" 2>/dev/null
+target/release/make-fixture "$DATA" --title "LaB6 powder_saxs_290K" 2>/dev/null
 
 loaded_ms() { sed -n 's/.*loaded in \([0-9.]*\) ms.*/\1/p' | head -1; }
 

@@ -1,10 +1,11 @@
-//! Shared by the end-to-end tests: the SciCat test server, NeXus fixtures, and
-//! a runner for the built binary.
+//! Shared by the end-to-end tests: a runner for the built binary, configs and
+//! cases; the SciCat test server and NeXus fixtures come from the test kit
+//! (`test-kit/`).
 #![allow(dead_code)]
 
-pub mod fixtures;
-pub mod scicat_server;
 pub mod wasm;
+
+pub use scicat_test_kit::{fixtures, scicat_server};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

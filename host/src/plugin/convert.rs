@@ -118,27 +118,31 @@ mod tests {
 
     #[test]
     fn variables_round_trip_with_their_types() {
-        for v in [
-            json!("a"),
-            json!(3),
-            json!(2.5),
-            json!(true),
-            json!(["a", "b"]),
-            json!([1, 2]),
-            json!([1.5, 2]),
-            json!([true]),
-            json!({"a": [1, "b"]}),
-            json!(null),
-            json!([]),
+        // `Value` equality tells 3 from 3.0: integers must come back integers.
+        for (v, expected) in [
+            (json!("a"), json!("a")),
+            (json!(3), json!(3)),
+            (json!(-7), json!(-7)),
+            (json!(2.5), json!(2.5)),
+            (json!(10.05), json!(10.05)),
+            (json!(2.0), json!(2.0)),
+            (json!(true), json!(true)),
+            (json!(["a", "b"]), json!(["a", "b"])),
+            (json!([1, 2]), json!([1, 2])),
+            // A list mixing integers and floats is a float list.
+            (json!([1.5, 2]), json!([1.5, 2.0])),
+            (json!([true]), json!([true])),
+            (json!({"a": [1, "b"]}), json!({"a": [1, "b"]})),
+            (json!(u64::MAX), json!(u64::MAX)),
+            (json!(null), json!(null)),
+            (json!([]), json!([])),
         ] {
             let var = Var::with_unit(v.clone(), "K");
             let back = wit_to_var(var_to_wit(&var)).unwrap();
             assert_eq!(back.unit, "K");
-            // [1.5, 2] comes back as floats, which compare equal as numbers.
-            assert_eq!(
-                back.value.to_string().replace(".0", ""),
-                v.to_string().replace(".0", "")
-            );
+            assert_eq!(back.value, expected, "{v}");
+            assert_eq!(back.value.is_i64(), expected.is_i64(), "{v}");
+            assert_eq!(back.value.is_u64(), expected.is_u64(), "{v}");
         }
         assert!(matches!(
             var_to_wit(&Var::new(json!(3))).value,

@@ -28,9 +28,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value, json};
 
-#[path = "scicat_rules.rs"]
 pub mod rules;
-#[path = "scicat_v4.rs"]
 pub mod v4;
 
 pub use rules::{validate_dataset, validate_origdatablock};

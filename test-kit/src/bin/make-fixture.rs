@@ -5,9 +5,7 @@
 //!
 //! Usage: make-fixture PATH [--title TITLE] [--instrument NAME] [--run N] [--users N]
 
-#[allow(dead_code)]
-#[path = "../tests/support/fixtures.rs"]
-mod fixtures;
+use scicat_test_kit::fixtures;
 
 const USAGE: &str =
     "usage: make-fixture PATH [--title TITLE] [--instrument NAME] [--run N] [--users N]";

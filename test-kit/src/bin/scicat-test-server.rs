@@ -5,9 +5,7 @@
 //! every request (and the created datasets and datablocks) as it
 //! goes. Stop it with Ctrl-C.
 
-#[allow(dead_code)]
-#[path = "../tests/support/scicat_server.rs"]
-mod scicat_server;
+use scicat_test_kit::scicat_server;
 
 fn main() {
     let port: u16 = std::env::args()
