@@ -196,6 +196,11 @@ pub trait Plugin: Sized + 'static {
 #[macro_export]
 macro_rules! export {
     ($plugin:ty) => {
+        /// The interface version this plugin was built against, read by the
+        /// host before it picks the bindings.
+        #[unsafe(link_section = "scicat:ingestor-version")]
+        #[used]
+        static __SCICAT_INGESTOR_VERSION: [u8; 5] = *b"0.1.0";
         const _: () = {
             struct __ScicatPluginExports;
             impl $crate::__private::Guest for __ScicatPluginExports {
