@@ -208,6 +208,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_sdk_ships_the_newest_wit_unchanged() {
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let read = |p: &str| std::fs::read_to_string(repo.join(p)).unwrap();
+        assert_eq!(
+            read("plugin-sdk/wit/since_v0.2.0/ingestor.wit"),
+            read("wit/since_v0.2.0/ingestor.wit"),
+            "plugin-sdk/wit is a copy of wit/ (the published SDK cannot reach ../wit)"
+        );
+    }
+
+    #[test]
     fn versions_are_accepted_or_refused_with_what_to_do() {
         assert_eq!(accept(Some("0.1.0")).unwrap(), Version::V0_1);
         assert_eq!(accept(Some("0.1.7")).unwrap(), Version::V0_1);
