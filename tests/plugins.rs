@@ -546,6 +546,10 @@ fn interface_0_2_types_errors_kinds_shapes_variables_and_the_log() {
     );
     assert_eq!(var("error_kind", json!({"path": t}), &none), json!("ok"));
     assert_eq!(
+        var("slice_error", json!({"path": t}), &none),
+        json!("OutOfBounds")
+    );
+    assert_eq!(
         var("kind", json!({"path": "/entry"}), &none),
         json!("Some(Group)")
     );

@@ -256,6 +256,10 @@ impl Plugin for Hostile {
                 Err(e) => format!("{:?}", e.kind()),
             }),
             "kind" => Typed::new(format!("{:?}", file.kind(&arg("path")))),
+            "slice_error" => Typed::new(match file.read_slice(&arg("path"), &[4], &[5]) {
+                Ok(_) => "ok".to_string(),
+                Err(e) => format!("{:?}", e.kind()),
+            }),
             "slice" => {
                 let t = file.read_slice(&arg("path"), &[1], &[2])?;
                 Typed::new(json!({"values": t.to_json(), "shape": t.shape, "unit": t.unit}))
