@@ -9,7 +9,7 @@ SHELL := /bin/bash
 SETUP = eval "$$(scripts/setup.sh)"
 DEMO_FILE = $(CURDIR)/demo/out/443503/raw/demo_coda_31010.nxs
 
-.PHONY: demo test test-strictness lint build release bench clean-demo plugins plugin-demo plugin-cases
+.PHONY: demo test test-strictness lint build release bench clean-demo plugins plugin-demo plugin-cases plugin-scaffold
 
 demo:
 	@echo "building (the first build compiles HDF5 and wasmtime: a few minutes)..."
@@ -29,8 +29,8 @@ VALIDATOR_SETUP = bash $(SCICAT_BACKEND_VALIDATOR)/setup.sh $(SCICAT_VALIDATOR_D
 
 # One Kafka broker for all online tests (they start their own without it).
 # The tests use the plugin components `make plugins` builds; they do not build
-# them themselves.
-test: plugins
+# them themselves. `plugin-scaffold` checks `plugin new` end to end first.
+test: plugins plugin-scaffold
 	@$(SETUP) && $(VALIDATOR_SETUP) && kdir=$$(mktemp -d) && export SCICAT_TEST_KAFKA=$$(scripts/kafka.sh start $$kdir) && \
 	  { cargo test --workspace; rc=$$?; scripts/kafka.sh stop $$kdir; rm -rf $$kdir; exit $$rc; }
 
@@ -87,3 +87,18 @@ plugin-cases: plugins
 	@target/debug/make-fixture example-plugins/instrument-select/$(CASE_FIXTURE)
 	@target/debug/make-fixture example-plugins/title-keywords/$(CASE_FIXTURE) --title "LaB6   powder _saxs_290K"
 	@target/debug/scicat-ingestor test $(addprefix example-plugins/,$(addsuffix /tests,$(EXAMPLE_PLUGINS)))
+
+# `plugin new` followed as a newcomer would (the README's three commands), in
+# a temporary folder: the new crate's unit test, its component, its golden
+# case. Inside this repository the crate depends on plugin-sdk/ by path; its
+# target folder is target/scaffold (kept, so the next run is quick).
+plugin-scaffold:
+	@$(SETUP) && cargo build --quiet -p scicat-ingestor --bin scicat-ingestor && \
+	  dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && \
+	  target/debug/scicat-ingestor plugin new scaffold-check --dir "$$dir" --sdk plugin-sdk && \
+	  cp Cargo.lock "$$dir/scaffold-check/" && mkdir -p target/scaffold && \
+	  ln -s $(CURDIR)/target/scaffold "$$dir/scaffold-check/target" && \
+	  cd "$$dir/scaffold-check" && \
+	  cargo test --quiet && \
+	  cargo build --quiet --target wasm32-wasip2 --release && \
+	  $(CURDIR)/target/debug/scicat-ingestor test tests/

@@ -49,6 +49,75 @@ fn array_stats_example_puts_statistics_with_units_into_scientific_metadata() {
     check("temperature_log_mean", json!(293.0), "K");
 }
 
+/// The array-stats example as built from the frozen 0.1 interface (see
+/// tests/data/plugins/README.md).
+fn v0_1_fixture() -> PathBuf {
+    repo().join("tests/data/plugins/array_stats_v0_1.wasm")
+}
+
+#[test]
+fn a_v0_1_component_still_loads_and_gives_the_same_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let schemas = example_schemas("array-stats", tmp.path());
+    let data = fixtures::ess_in_tree(tmp.path(), "run_31010.nxs", &Ess::default());
+    let config = plugin_config(&schemas, json!({}));
+    let now = dry_run(tmp.path(), &config, &data, &[]);
+    now.ok();
+
+    let schema = schemas.join("array-stats.imsc.json");
+    let mut s: Value = serde_json::from_str(&std::fs::read_to_string(&schema).unwrap()).unwrap();
+    s["plugin"]["path"] = json!(v0_1_fixture());
+    std::fs::write(&schema, s.to_string()).unwrap();
+    let old = dry_run(tmp.path(), &config, &data, &[]);
+    old.ok();
+    assert_eq!(old.json()["dataset"], now.json()["dataset"]);
+
+    let o = opts(Path::new(&shared_cache()));
+    let info = plugin::describe(&v0_1_fixture(), &o).unwrap();
+    assert_eq!(
+        (info.name.as_str(), info.wit_version.as_str()),
+        ("array-stats", "0.1.0")
+    );
+}
+
+#[test]
+fn components_stamped_with_another_version_or_none_are_refused_clearly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = opts(tmp.path());
+    let bytes = std::fs::read(v0_1_fixture()).unwrap();
+    let edit = |from: &[u8], to: &[u8], name: &str| {
+        let at = bytes.windows(from.len()).position(|w| w == from).unwrap();
+        let mut b = bytes.clone();
+        b[at..at + to.len()].copy_from_slice(to);
+        let path = tmp.path().join(name);
+        std::fs::write(&path, b).unwrap();
+        format!("{:#}", plugin::describe(&path, &o).unwrap_err())
+    };
+    let e = edit(
+        b"scicat:ingestor-version0.1.0",
+        b"scicat:ingestor-version9.9.0",
+        "v9.wasm",
+    );
+    assert!(
+        e.contains("v9.wasm")
+            && e.contains("scicat:ingestor@9.9.0")
+            && e.contains("accepts 0.1.x, 0.2.x")
+            && e.contains("rebuild the plugin with scicat-plugin-sdk 0.2"),
+        "{e}"
+    );
+    let e = edit(
+        b"scicat:ingestor-version",
+        b"scicat:ingestor-versioX",
+        "unstamped.wasm",
+    );
+    assert!(
+        e.contains("unstamped.wasm")
+            && e.contains("carries no interface version")
+            && e.contains("rebuild it with scicat-plugin-sdk 0.2"),
+        "{e}"
+    );
+}
+
 #[test]
 fn instrument_select_example_chooses_the_schema_by_file_content() {
     let tmp = tempfile::tempdir().unwrap();
@@ -481,6 +550,63 @@ fn ess_file(dir: &Path, name: &str) -> Arc<NexusFile> {
 }
 
 #[test]
+fn interface_0_2_types_errors_kinds_shapes_variables_and_the_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut host = PluginHost::new(&opts(Path::new(&shared_cache()))).unwrap();
+    let nexus = ess_file(tmp.path(), "run_1.nxs");
+    let mut p = host
+        .instantiate(&wasm("hostile-plugin"), &json!({}), &nexus)
+        .unwrap();
+    assert_eq!(p.info().wit_version, "0.2.0");
+    let mut var =
+        |name: &str, args: Value, vars: &Vars| p.variable(name, &args, vars).unwrap().value;
+    let none = Vars::new();
+    let t = "/entry/instrument/temperature/value";
+    assert_eq!(
+        var("error_kind", json!({"path": "/entry/nothing"}), &none),
+        json!("NotFound")
+    );
+    assert_eq!(
+        var("error_kind", json!({"path": "/entry"}), &none),
+        json!("UnsupportedType")
+    );
+    assert_eq!(var("error_kind", json!({"path": t}), &none), json!("ok"));
+    assert_eq!(
+        var("slice_error", json!({"path": t}), &none),
+        json!("OutOfBounds")
+    );
+    assert_eq!(
+        var("kind", json!({"path": "/entry"}), &none),
+        json!("Some(Group)")
+    );
+    assert_eq!(
+        var("kind", json!({"path": "/entry/nothing"}), &none),
+        json!("None")
+    );
+    assert_eq!(
+        var("slice", json!({"path": t}), &none),
+        json!({"values": [291.5, 293.0], "shape": [2], "unit": "K"})
+    );
+    let mut vars = Vars::new();
+    vars.insert("b".into(), Var::with_unit(json!([1, 2]), "mm"));
+    assert_eq!(var("var", json!({"name": "b"}), &vars), json!([1, 2]));
+    assert_eq!(var("var", json!({"name": "c"}), &vars), json!("undefined"));
+    assert_eq!(var("log", json!(null), &none), json!(1));
+
+    let mut t = host
+        .instantiate(
+            &wasm("hostile-plugin"),
+            &json!({"hook": "transform", "mode": "context"}),
+            &nexus,
+        )
+        .unwrap();
+    t.set_api_version(scicat_ingestor::api::ApiVersion::V4);
+    let d = t.transform(serde_json::Map::new()).unwrap();
+    assert_eq!(d["context"][0], "4");
+    assert_eq!(d["context"][2], json!(nexus.path()));
+}
+
+#[test]
 fn the_host_stays_healthy_after_every_misbehaviour() {
     let tmp = tempfile::tempdir().unwrap();
     let mut host = PluginHost::new(&opts(Path::new(&shared_cache()))).unwrap();
@@ -541,7 +667,7 @@ fn describe_reports_what_each_plugin_offers() {
     let o = opts(Path::new(&shared_cache()));
     let stats = plugin::describe(&wasm("array-stats"), &o).unwrap();
     assert_eq!(stats.name, "array-stats");
-    assert_eq!(stats.wit_version, "0.1.0");
+    assert_eq!(stats.wit_version, "0.2.0");
     assert_eq!(stats.hooks, ["variables", "operators"]);
     assert_eq!(stats.variables, ["mean", "min", "max", "count"]);
     assert_eq!(stats.operators, ["mean", "min", "max"]);

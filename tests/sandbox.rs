@@ -352,12 +352,17 @@ fn component(extra: &str) -> Vec<u8> {
         wit_component::StringEncoding::UTF8,
     )
     .unwrap();
-    wit_component::ComponentEncoder::default()
+    let mut c = wit_component::ComponentEncoder::default()
         .validate(true)
         .module(&module)
         .unwrap()
         .encode()
-        .unwrap()
+        .unwrap();
+    // The version stamp the plugin SDK writes (a top-level custom section).
+    let (name, version) = (b"scicat:ingestor-version", b"0.1.0");
+    c.extend([0, (1 + name.len() + version.len()) as u8, name.len() as u8]);
+    c.extend(name.iter().chain(version));
+    c
 }
 
 /// Runs the component made with `extra` under `memory_mb` and

@@ -525,3 +525,103 @@ fn golden_cases_load_their_config_as_production_does() {
         run.stdout
     );
 }
+
+#[test]
+fn plugin_new_writes_a_crate_to_build_test_and_try() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    let sdk = repo().join("plugin-sdk");
+    let run = ingestor(
+        &[
+            "plugin",
+            "new",
+            "mean-t",
+            "--dir",
+            dir,
+            "--sdk",
+            sdk.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let root = tmp.path().join("mean-t");
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+
+    let cargo = read("Cargo.toml");
+    assert!(
+        cargo.contains(&format!(
+            "scicat-plugin-sdk = {{ path = {:?} }}",
+            sdk.to_str().unwrap()
+        )),
+        "{cargo}"
+    );
+    assert!(
+        cargo.contains(r#"crate-type = ["cdylib"]"#) && cargo.contains("[workspace]"),
+        "{cargo}"
+    );
+    let lib = read("src/lib.rs");
+    assert!(
+        lib.contains(r#".variable("mean", mean)"#)
+            && lib.contains("MemFile")
+            && lib.contains("#[test]"),
+        "{lib}"
+    );
+
+    let schema: Value = serde_json::from_str(&read("schemas/mean-t.imsc.json")).unwrap();
+    assert_eq!(schema["id"], "mean-t");
+    assert_eq!(
+        schema["plugin"]["path"],
+        "../target/wasm32-wasip2/release/mean_t.wasm"
+    );
+    assert_eq!(schema["variables"]["temperature_mean"]["source"], "PLUGIN");
+
+    let case = read("tests/mean-t.case.yml");
+    assert!(
+        case.contains("schemas: ../schemas")
+            && case.contains("nexus_file: data/proposal/raw/mean-t_0001.nxs"),
+        "{case}"
+    );
+    let expected: Value = serde_json::from_str(&read("tests/mean-t.expected.json")).unwrap();
+    assert_eq!(expected["schema"], "mean-t");
+    assert_eq!(
+        expected["dataset"]["scientificMetadata"]["temperature_mean"],
+        json!({"value": 293.0, "unit": "K", "human_name": "Mean temperature", "type": "float"})
+    );
+    // The fixture the case runs on, with what the expectation was made from.
+    let fixture = root.join("tests/data/proposal/raw/mean-t_0001.nxs");
+    let nx = scicat_ingestor::nexus::NexusFile::open(&fixture).unwrap();
+    let t = nx.read("/entry/instrument/temperature/value").unwrap();
+    assert_eq!(t.to_flat_json(), json!([290.0, 291.5, 293.0, 294.5, 296.0]));
+    assert_eq!(
+        nx.units("/entry/instrument/temperature/value").as_deref(),
+        Some("K")
+    );
+    assert_eq!(
+        expected["origdatablock"]["dataFileList"][0]["chk"],
+        json!(b2(&fixture)),
+        "the recorded expectation is of this very fixture"
+    );
+
+    let readme = read("README.md");
+    for command in [
+        "cargo test",
+        "cargo build --target wasm32-wasip2 --release",
+        "scicat-ingestor test tests/",
+    ] {
+        assert!(readme.contains(command), "{command}: {readme}");
+    }
+
+    let again = ingestor(&["plugin", "new", "mean-t", "--dir", dir], &[]);
+    assert_ne!(again.code, 0);
+    assert!(again.stderr.contains("exists already"), "{}", again.stderr);
+    let bad = ingestor(&["plugin", "new", "../Evil", "--dir", dir], &[]);
+    assert!(
+        bad.code != 0 && bad.stderr.contains("is not a plugin name"),
+        "{}",
+        bad.stderr
+    );
+    let published = ingestor(&["plugin", "new", "other", "--dir", dir], &[]);
+    assert_eq!(published.code, 0, "{}", published.stderr);
+    let cargo = std::fs::read_to_string(tmp.path().join("other/Cargo.toml")).unwrap();
+    assert!(cargo.contains(r#"scicat-plugin-sdk = "0.2""#), "{cargo}");
+}

@@ -178,6 +178,9 @@ pub fn build(
         vars.insert(k.clone(), evaluate::Var::new(v.clone()));
     }
     let mut plugin = plugins.for_schema(schema, &nexus)?;
+    if let Some(p) = plugin.as_mut() {
+        p.set_api_version(api);
+    }
     let failures = {
         let hooks: Option<&mut dyn PluginHooks> =
             plugin.as_mut().map(|p| p as &mut dyn PluginHooks);

@@ -90,6 +90,28 @@ enum Command {
     /// Schema file utilities.
     #[command(subcommand)]
     Schema(SchemaCommand),
+    /// Plugin utilities.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum PluginCommand {
+    /// Write a plugin crate to start from: the plugin with a unit test, a schema using it,
+    /// a golden case and a README with the three commands to build, test and try it.
+    #[command(
+        after_help = "Examples:\n  scicat-ingestor plugin new mean-temperature\n  scicat-ingestor plugin new mean-temperature --dir ~/src --sdk ~/src/scicat-ingestor/plugin-sdk\n\nThen, in the new folder: cargo test; cargo build --target wasm32-wasip2 --release;\nscicat-ingestor test tests/"
+    )]
+    New {
+        /// The plugin's name (a crate name: lower-case letters, digits, `-`, `_`).
+        name: String,
+        /// Where to create the folder NAME (default: here).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Depend on the plugin SDK in this folder instead of the published crate.
+        #[arg(long, value_name = "PLUGIN_SDK_DIR")]
+        sdk: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -544,6 +566,15 @@ fn main() -> ExitCode {
         Some(Command::Validate(a)) => run_validate(a),
         Some(Command::Inspect(a)) => run_inspect(a),
         Some(Command::Test(a)) => run_tests(a),
+        Some(Command::Plugin(PluginCommand::New { name, dir, sdk })) => {
+            scicat_ingestor::tools::plugin_new::new(&name, &dir, sdk.as_deref()).map(|root| {
+                println!(
+                    "created {}: see its README.md (cargo test; cargo build --target wasm32-wasip2 --release; scicat-ingestor test tests/)",
+                    root.display()
+                );
+                ExitCode::SUCCESS
+            })
+        }
         Some(Command::Schema(SchemaCommand::Convert { input, output, to })) => {
             convert::convert(&input, to, output.as_deref()).map(|text| {
                 if output.is_none() {

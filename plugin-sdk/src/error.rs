@@ -1,11 +1,29 @@
-//! The error type of plugin hooks: a message the host shows next to the
-//! plugin's name and the hook.
+//! The error type of plugin hooks and file reads: a message the host shows
+//! next to the plugin's name and the hook, and for reads what went wrong
+//! ([`ErrorKind`]), so a plugin can tell "not there" from "broken".
 
 use std::fmt;
 
-/// A hook failure, shown by the host as `plugin <name>: <hook> failed: <message>`.
+/// What kind of failure a read was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorKind {
+    /// No object (or attribute) at that path.
+    NotFound,
+    /// The object exists but cannot be read that way (a group, a compound).
+    UnsupportedType,
+    /// A slice outside the dataset's shape.
+    OutOfBounds,
+    /// The read would exceed the plugin's memory limit: read in slices.
+    TooLarge,
+    /// Anything else (and every error a plugin makes itself).
+    #[default]
+    Other,
+}
+
+/// A failure, shown by the host as `plugin <name>: <hook> failed: <message>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
+    kind: ErrorKind,
     message: String,
 }
 
@@ -16,6 +34,15 @@ impl Error {
     /// An error with this message.
     pub fn msg(message: impl fmt::Display) -> Self {
         Error {
+            kind: ErrorKind::Other,
+            message: message.to_string(),
+        }
+    }
+
+    /// An error of a given kind.
+    pub fn new(kind: ErrorKind, message: impl fmt::Display) -> Self {
+        Error {
+            kind,
             message: message.to_string(),
         }
     }
@@ -25,9 +52,20 @@ impl Error {
         &self.message
     }
 
+    /// What kind of failure it is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// Whether nothing was at the path read (as opposed to a broken read).
+    pub fn is_not_found(&self) -> bool {
+        self.kind == ErrorKind::NotFound
+    }
+
     /// Prefixes the message with what was being done: `"{what}: {message}"`.
     pub fn context(self, what: impl fmt::Display) -> Self {
         Error {
+            kind: self.kind,
             message: format!("{what}: {}", self.message),
         }
     }
@@ -43,7 +81,7 @@ impl std::error::Error for Error {}
 
 impl From<String> for Error {
     fn from(message: String) -> Self {
-        Error { message }
+        Error::msg(message)
     }
 }
 
@@ -78,9 +116,15 @@ pub trait Context<T> {
     fn context(self, what: impl fmt::Display) -> Result<T>;
 }
 
-impl<T, E: fmt::Display> Context<T> for std::result::Result<T, E> {
+impl<T, E: fmt::Display + 'static> Context<T> for std::result::Result<T, E> {
     fn context(self, what: impl fmt::Display) -> Result<T> {
-        self.map_err(|e| Error::msg(format!("{what}: {e}")))
+        self.map_err(|e| {
+            // An SDK error keeps its kind (a missing dataset stays "not found").
+            let kind = (&e as &dyn std::any::Any)
+                .downcast_ref::<Error>()
+                .map_or(ErrorKind::Other, Error::kind);
+            Error::new(kind, format!("{what}: {e}"))
+        })
     }
 }
 

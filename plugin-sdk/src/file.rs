@@ -2,7 +2,7 @@
 
 use crate::bindings::scicat::ingestor::nexus::NexusFile as RawFile;
 use crate::bindings::scicat::ingestor::types as wit;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::value::{Typed, Value};
 
 /// What an object in the file is.
@@ -52,47 +52,67 @@ impl DatasetInfo {
     }
 }
 
-/// The data file, read-only. Paths are absolute, like `/entry/title`.
+/// A read-only view of a NeXus/HDF5 file: what the ingestor gives a hook
+/// ([`NexusFile`] wraps it with typed helpers), and what [`MemFile`]
+/// implements so a plugin's hooks run in `cargo test` without the host.
+/// Paths are absolute, like `/entry/title`.
+///
+/// [`MemFile`]: crate::MemFile
+pub trait FileView {
+    /// What is at `path`; `None` when nothing is.
+    fn kind(&self, path: &str) -> Option<Kind>;
+    /// Children of the group at `path`, in name order.
+    fn children(&self, path: &str) -> Result<Vec<Child>>;
+    /// Attribute names of the object at `path`.
+    fn attributes(&self, path: &str) -> Result<Vec<String>>;
+    /// Attribute `name` of the object at `path` (no unit).
+    fn read_attribute(&self, path: &str, name: &str) -> Result<Typed>;
+    /// Type and shape of the dataset at `path`.
+    fn info(&self, path: &str) -> Result<DatasetInfo>;
+    /// The whole dataset: a scalar, or a flat list with its shape; with its unit.
+    fn read(&self, path: &str) -> Result<Typed>;
+    /// The block `start .. start + count`, a flat list with shape `count`.
+    fn read_slice(&self, path: &str, start: &[u64], count: &[u64]) -> Result<Typed>;
+    /// The `units` attribute of the dataset at `path`, if it has one.
+    fn units(&self, path: &str) -> Option<String>;
+}
+
+/// The data file a hook reads, with typed helpers. Paths are absolute,
+/// like `/entry/title`.
+#[derive(Clone, Copy)]
 pub struct NexusFile<'a> {
-    raw: &'a RawFile,
+    view: &'a dyn FileView,
 }
 
 impl<'a> NexusFile<'a> {
-    #[doc(hidden)]
-    pub fn from_raw(raw: &'a RawFile) -> Self {
-        NexusFile { raw }
+    /// The helpers over any view (the ingestor's, or a [`MemFile`](crate::MemFile)).
+    pub fn new(view: &'a dyn FileView) -> Self {
+        NexusFile { view }
     }
 
-    /// Children of the group at `path`, in name order.
-    pub fn children(&self, path: &str) -> Result<Vec<Child>> {
-        Ok(self
-            .raw
-            .children(path)?
-            .into_iter()
-            .map(|c| Child {
-                name: c.name,
-                kind: match c.kind {
-                    wit::NodeKind::Group => Kind::Group,
-                    wit::NodeKind::Dataset => Kind::Dataset,
-                    wit::NodeKind::Other => Kind::Other,
-                },
-            })
-            .collect())
+    /// What is at `path` (one call); `None` when nothing is.
+    pub fn kind(&self, path: &str) -> Option<Kind> {
+        self.view.kind(path)
     }
 
     /// Whether something (a group or a dataset) exists at `path`.
     pub fn exists(&self, path: &str) -> bool {
-        self.raw.info(path).is_ok() || self.raw.children(path).is_ok()
+        self.kind(path).is_some()
+    }
+
+    /// Children of the group at `path`, in name order.
+    pub fn children(&self, path: &str) -> Result<Vec<Child>> {
+        self.view.children(path)
     }
 
     /// Attribute names of the object at `path`.
     pub fn attributes(&self, path: &str) -> Result<Vec<String>> {
-        Ok(self.raw.attributes(path)?)
+        self.view.attributes(path)
     }
 
     /// Attribute `name` of the object at `path`.
     pub fn attribute(&self, path: &str, name: &str) -> Result<Value> {
-        Ok(crate::convert::from_wit(self.raw.read_attribute(path, name)?).value)
+        Ok(self.view.read_attribute(path, name)?.value)
     }
 
     /// A text attribute (`NX_class`, ...).
@@ -105,37 +125,24 @@ impl<'a> NexusFile<'a> {
 
     /// Type and shape of the dataset at `path`.
     pub fn info(&self, path: &str) -> Result<DatasetInfo> {
-        let i = self.raw.info(path)?;
-        Ok(DatasetInfo {
-            element: match i.element {
-                wit::ElementType::Str => ElementType::Str,
-                wit::ElementType::Int => ElementType::Int,
-                wit::ElementType::Float => ElementType::Float,
-                wit::ElementType::Boolean => ElementType::Bool,
-                wit::ElementType::Other => ElementType::Other,
-            },
-            type_name: i.type_name,
-            shape: i.shape,
-        })
+        self.view.info(path)
     }
 
-    /// The whole dataset at `path` with its unit: a scalar dataset gives a
-    /// scalar value, any other a flat list (row-major).
+    /// The whole dataset at `path` with its unit and shape: a scalar dataset
+    /// gives a scalar value, any other a flat list (row-major).
     pub fn read(&self, path: &str) -> Result<Typed> {
-        Ok(crate::convert::from_wit(self.raw.read(path)?))
+        self.view.read(path)
     }
 
     /// The block `start .. start + count` of the dataset at `path` (one entry
-    /// per dimension), as a flat list with its unit.
+    /// per dimension), as a flat list with its unit and shape.
     pub fn read_slice(&self, path: &str, start: &[u64], count: &[u64]) -> Result<Typed> {
-        Ok(crate::convert::from_wit(
-            self.raw.read_slice(path, start, count)?,
-        ))
+        self.view.read_slice(path, start, count)
     }
 
     /// The `units` attribute of the dataset at `path`, if it has one.
     pub fn units(&self, path: &str) -> Option<String> {
-        self.raw.units(path)
+        self.view.units(path)
     }
 
     /// A text dataset (scalar, or an array of one).
@@ -222,9 +229,90 @@ impl<'a> NexusFile<'a> {
 fn not_a(path: &str, what: &str, v: &Value) -> Error {
     let shown = v.text();
     let shown = if shown.len() > 80 {
-        format!("{}…", &shown[..shown.floor_char_boundary(80)])
+        let mut end = 80;
+        while !shown.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &shown[..end])
     } else {
         shown
     };
     Error::msg(format!("{path} is not a {what}: {shown}"))
+}
+
+fn wit_error(e: wit::Error) -> Error {
+    match e {
+        wit::Error::NotFound(m) => Error::new(ErrorKind::NotFound, m),
+        wit::Error::UnsupportedType(m) => Error::new(ErrorKind::UnsupportedType, m),
+        wit::Error::OutOfBounds(m) => Error::new(ErrorKind::OutOfBounds, m),
+        wit::Error::TooLarge(m) => Error::new(ErrorKind::TooLarge, m),
+        wit::Error::Other(m) => Error::msg(m),
+    }
+}
+
+fn kind(k: wit::NodeKind) -> Kind {
+    match k {
+        wit::NodeKind::Group => Kind::Group,
+        wit::NodeKind::Dataset => Kind::Dataset,
+        wit::NodeKind::Other => Kind::Other,
+    }
+}
+
+/// The ingestor's file, through the interface.
+impl FileView for RawFile {
+    fn kind(&self, path: &str) -> Option<Kind> {
+        RawFile::kind(self, path).map(kind)
+    }
+
+    fn children(&self, path: &str) -> Result<Vec<Child>> {
+        Ok(RawFile::children(self, path)
+            .map_err(wit_error)?
+            .into_iter()
+            .map(|c| Child {
+                name: c.name,
+                kind: kind(c.kind),
+            })
+            .collect())
+    }
+
+    fn attributes(&self, path: &str) -> Result<Vec<String>> {
+        RawFile::attributes(self, path).map_err(wit_error)
+    }
+
+    fn read_attribute(&self, path: &str, name: &str) -> Result<Typed> {
+        RawFile::read_attribute(self, path, name)
+            .map(crate::convert::from_wit)
+            .map_err(wit_error)
+    }
+
+    fn info(&self, path: &str) -> Result<DatasetInfo> {
+        let i = RawFile::info(self, path).map_err(wit_error)?;
+        Ok(DatasetInfo {
+            element: match i.element {
+                wit::ElementType::Str => ElementType::Str,
+                wit::ElementType::Int => ElementType::Int,
+                wit::ElementType::Float => ElementType::Float,
+                wit::ElementType::Boolean => ElementType::Bool,
+                wit::ElementType::Other => ElementType::Other,
+            },
+            type_name: i.type_name,
+            shape: i.shape,
+        })
+    }
+
+    fn read(&self, path: &str) -> Result<Typed> {
+        RawFile::read(self, path)
+            .map(crate::convert::from_wit)
+            .map_err(wit_error)
+    }
+
+    fn read_slice(&self, path: &str, start: &[u64], count: &[u64]) -> Result<Typed> {
+        RawFile::read_slice(self, path, start, count)
+            .map(crate::convert::from_wit)
+            .map_err(wit_error)
+    }
+
+    fn units(&self, path: &str) -> Option<String> {
+        RawFile::units(self, path)
+    }
 }

@@ -5,65 +5,101 @@
 //!
 //! | hook | used by the schema as | gets | returns |
 //! | --- | --- | --- | --- |
-//! | [`Plugin::select`] | `"selector": "plugin"` | the file view, the data file path | does the schema apply? |
-//! | [`Plugin::variable`] | `{"source": "PLUGIN", "name": ...}` | name, `args`, file view, variables so far | a value with its unit |
-//! | [`Plugin::operator`] | `{"source": "VALUE", "operator": "plugin:<name>"}` | the rendered value | a value with its unit |
-//! | [`Plugin::transform`] | (always, when declared) | the finished dataset | the changed dataset |
+//! | select | `"selector": "plugin"` | the file, the data file path | does the schema apply? |
+//! | variable | `{"source": "PLUGIN", "name": ..., "args": {...}}` | its typed `args`, the file, variables so far | a value with its unit |
+//! | operator | `{"source": "VALUE", "operator": "plugin:<name>"}` | the rendered value | a value with its unit |
+//! | transform | (always, when registered) | the finished dataset, the file, a [`TransformContext`] | the changed dataset |
 //!
-//! A whole plugin:
+//! You register each hook by writing its function: the name you register
+//! it under is what the plugin declares to the ingestor, so the declaration
+//! cannot drift from the code. Config and args are your own `serde` types.
+//! A whole plugin, with its test on an in-memory file:
 //!
-//! ```ignore
-//! use scicat_plugin_sdk::{Metadata, NexusFile, Plugin, Result, Typed, Vars, export};
-//! use scicat_plugin_sdk::serde_json::Value;
+//! ```
+//! use scicat_plugin_sdk::{Dataset, Hooks, MemFile, NexusFile, Result, Typed, Vars, export};
+//! use serde::Deserialize;
 //!
-//! struct Hello;
-//!
-//! impl Plugin for Hello {
-//!     fn metadata() -> Metadata {
-//!         Metadata::new("hello", env!("CARGO_PKG_VERSION")).variable("greeting")
-//!     }
-//!     fn new(_config: Value) -> Result<Self> {
-//!         Ok(Hello)
-//!     }
-//!     fn variable(&mut self, _name: &str, _args: &Value, file: &NexusFile, _vars: &Vars) -> Result<Typed> {
-//!         Ok(format!("hello {}", file.read_string("/entry/title")?).into())
-//!     }
+//! /// The schema's `plugin.config`: `{"scale": 2.0}` (optional).
+//! #[derive(Deserialize, Default)]
+//! #[serde(default)]
+//! struct Config {
+//!     scale: Option<f64>,
 //! }
 //!
-//! export!(Hello);
+//! /// The variable's `args`: `{"path": "/entry/..."}`.
+//! #[derive(Deserialize)]
+//! struct Args {
+//!     path: String,
+//! }
+//!
+//! /// Variable `mean`: the mean of the dataset at `args.path`, with its unit.
+//! fn mean(config: &mut Config, args: Args, file: &NexusFile, _vars: &Vars) -> Result<Typed> {
+//!     let v = file.read_f64s(&args.path)?;
+//!     let mean = v.iter().sum::<f64>() / v.len().max(1) as f64 * config.scale.unwrap_or(1.0);
+//!     Ok(Typed::new(mean).with_unit(file.units(&args.path).unwrap_or_default()))
+//! }
+//!
+//! fn plugin() -> Hooks<Config> {
+//!     Hooks::new("mean", env!("CARGO_PKG_VERSION")).variable("mean", mean)
+//! }
+//!
+//! export!(plugin());
+//!
+//! # fn main() {
+//! // In the plugin's tests (`cargo test`): the real hook on an in-memory file.
+//! let file = MemFile::new()
+//!     .dataset("/entry/t", Dataset::new(vec![290.0, 296.0]).units("K"));
+//! let mut p = plugin().instance(serde_json::json!({"scale": 1.0})).unwrap();
+//! let t = p.variable("mean", serde_json::json!({"path": "/entry/t"}), &file, &Vars::new()).unwrap();
+//! assert_eq!((t.as_f64(), t.unit.as_str()), (Some(293.0), "K"));
+//! # }
 //! ```
 //!
 //! Build it with `cargo build --target wasm32-wasip2 --release`; the
 //! component is `target/wasm32-wasip2/release/<crate_name>.wasm`. The crate
-//! must be a `cdylib` (`[lib] crate-type = ["cdylib"]`).
+//! must be a `cdylib` (`[lib] crate-type = ["cdylib"]`); `cargo test` runs
+//! its tests natively.
 //!
-//! [`Plugin::metadata`] declares the hooks: naming variables declares the
-//! `variables` hook, naming operators the `operators` hook, and
-//! [`Metadata::selects`] / [`Metadata::transforms`] the other two. The host
-//! only calls declared hooks, and `scicat-ingestor validate` checks schemas
-//! against the declaration.
+//! The [`Hooks`] builder registers `select`, `variable` (`"*"` for any
+//! name), `operator` and `transform`; the host only calls what is
+//! registered, and `scicat-ingestor validate` checks schemas against it.
+//! A type implementing the [`Plugin`] trait (every method has a default;
+//! you match names yourself) works too: `export!(MyType);`.
 //!
 //! The sandbox: no files, network, environment or real clock (the wall clock
 //! is fixed, randomness is deterministic); memory and time per call are
-//! bounded by the host's config. `println!`/`eprintln!` output goes to the
-//! ingestor's log at debug level. A panic is reported as a failure of the
-//! hook, with the panic message.
+//! bounded by the host's config. Log with [`log`] (levels, into the
+//! ingestor's log); `println!`/`eprintln!` output goes to the ingestor's log
+//! at debug level. A panic is reported as a failure of the hook, with the
+//! panic message.
 //!
 //! Failures: return an [`Error`] (`bail!`, `?` on the helpers,
-//! [`Context::context`]). A failing variable or operator leaves that variable
-//! undefined (one warning lists them); a failing select means "does not
-//! match"; a failing transform stops the ingestion before anything is
-//! uploaded.
+//! [`Context::context`]); a read that found nothing says so
+//! ([`Error::is_not_found`]). A failing variable or operator leaves that
+//! variable undefined (one warning lists them); a failing select means
+//! "does not match"; a failing transform stops the ingestion before
+//! anything is uploaded.
+//!
+//! This SDK implements the interface `scicat:ingestor@0.2.0` (its WIT is
+//! in the crate, `wit/since_v0.2.0`) and stamps that version into the
+//! component (the custom section `scicat:ingestor-version`), which the
+//! ingestor reads to pick its bindings.
 
 extern crate self as scicat_plugin_sdk;
 
 mod convert;
 mod error;
 mod file;
+mod hooks;
+pub mod log;
+mod mem;
 mod value;
 
-pub use error::{Context, Error, Result};
-pub use file::{Child, DatasetInfo, ElementType, Kind, NexusFile};
+pub use error::{Context, Error, ErrorKind, Result};
+pub use file::{Child, DatasetInfo, ElementType, FileView, Kind, NexusFile};
+pub use hooks::{Hooks, Instance, TransformContext};
+pub use mem::{Dataset, MemFile};
+pub use serde;
 pub use serde_json;
 pub use value::{Typed, Value, Vars};
 
@@ -73,7 +109,7 @@ use serde_json::{Map, Value as Json};
 #[allow(clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit/since_v0.1.0",
+        path: "wit/since_v0.2.0",
         world: "plugin",
         pub_export_macro: true,
         export_macro_name: "export_world",
@@ -83,8 +119,8 @@ pub mod bindings {
     });
 }
 
-/// The WIT package version this SDK implements.
-pub const WIT_VERSION: &str = "0.1.0";
+/// The WIT package version this SDK implements (and stamps into plugins).
+pub const WIT_VERSION: &str = "0.2.0";
 
 /// What a plugin declares about itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -141,8 +177,9 @@ impl Metadata {
     }
 }
 
-/// An instrument plugin. Implement [`metadata`](Plugin::metadata),
-/// [`new`](Plugin::new) and the hooks you declare, then `export!(YourType)`.
+/// A plugin as a type whose hooks are methods (all optional): the lower
+/// level way, where [`metadata`](Plugin::metadata) declares what the
+/// methods handle. [`Hooks`] is usually shorter. `export!(YourType);`.
 ///
 /// One value of your type is created per data file from the schema's
 /// `plugin.config`, and the hooks for that file are called on it.
@@ -189,109 +226,203 @@ pub trait Plugin: Sized + 'static {
         let _ = file;
         Ok(dataset)
     }
+
+    /// [`transform`](Plugin::transform), told where it runs.
+    fn transform_in(
+        &mut self,
+        dataset: Map<String, Json>,
+        file: &NexusFile,
+        context: &TransformContext,
+    ) -> Result<Map<String, Json>> {
+        let _ = context;
+        self.transform(dataset, file)
+    }
 }
 
-/// Exports a [`Plugin`] type as the component's hooks: `export!(MyPlugin);`
-/// once, at the crate root.
+/// Exports the plugin as the component's hooks, once, at the crate root:
+/// `export!(plugin());` for a function returning [`Hooks`], or
+/// `export!(MyType);` for a [`Plugin`] type. Also stamps the interface
+/// version into the component.
 #[macro_export]
 macro_rules! export {
-    ($plugin:ty) => {
+    ($hooks:ident ()) => {
         const _: () = {
-            struct __ScicatPluginExports;
-            impl $crate::__private::Guest for __ScicatPluginExports {
-                fn metadata() -> $crate::__private::PluginInfo {
-                    $crate::__private::metadata::<$plugin>()
+            struct __ScicatPluginFactory;
+            impl $crate::__private::Factory for __ScicatPluginFactory {
+                fn metadata() -> $crate::Metadata {
+                    $hooks().metadata()
                 }
-                fn init(
-                    config: ::std::string::String,
-                ) -> ::core::result::Result<(), ::std::string::String> {
-                    $crate::__private::init::<$plugin>(config)
-                }
-                fn select(
-                    file: $crate::__private::FileArg<'_>,
-                    path: ::std::string::String,
-                ) -> ::core::result::Result<bool, ::std::string::String> {
-                    $crate::__private::select::<$plugin>(file, path)
-                }
-                fn variable(
-                    name: ::std::string::String,
-                    args: ::std::string::String,
-                    file: $crate::__private::FileArg<'_>,
-                    vars: ::std::vec::Vec<(::std::string::String, $crate::__private::TypedValue)>,
-                ) -> ::core::result::Result<$crate::__private::TypedValue, ::std::string::String>
-                {
-                    $crate::__private::variable::<$plugin>(name, args, file, vars)
-                }
-                fn operator(
-                    name: ::std::string::String,
-                    value: $crate::__private::TypedValue,
-                    vars: ::std::vec::Vec<(::std::string::String, $crate::__private::TypedValue)>,
-                ) -> ::core::result::Result<$crate::__private::TypedValue, ::std::string::String>
-                {
-                    $crate::__private::operator::<$plugin>(name, value, vars)
-                }
-                fn transform(
-                    dataset: ::std::string::String,
-                    file: $crate::__private::FileArg<'_>,
-                ) -> ::core::result::Result<::std::string::String, ::std::string::String> {
-                    $crate::__private::transform::<$plugin>(dataset, file)
+                fn create(
+                    config: $crate::serde_json::Value,
+                ) -> $crate::Result<::std::boxed::Box<dyn $crate::__private::Dispatch>> {
+                    $crate::__private::boxed($hooks().instance(config)?)
                 }
             }
-    $crate::bindings::export_world!(__ScicatPluginExports with_types_in $crate::bindings);
+            $crate::__export_glue!(__ScicatPluginFactory);
+        };
+    };
+    ($plugin:ty) => {
+        const _: () = {
+            struct __ScicatPluginFactory;
+            impl $crate::__private::Factory for __ScicatPluginFactory {
+                fn metadata() -> $crate::Metadata {
+                    <$plugin as $crate::Plugin>::metadata()
+                }
+                fn create(
+                    config: $crate::serde_json::Value,
+                ) -> $crate::Result<::std::boxed::Box<dyn $crate::__private::Dispatch>> {
+                    $crate::__private::boxed($crate::__private::ByTrait(
+                        <$plugin as $crate::Plugin>::new(config)?,
+                    ))
+                }
+            }
+            $crate::__export_glue!(__ScicatPluginFactory);
         };
     };
 }
 
 #[doc(hidden)]
-pub mod __private {
-    //! The glue between the generated bindings and [`Plugin`]; not API.
+#[macro_export]
+macro_rules! __export_glue {
+    ($factory:ty) => {
+        /// The interface version this plugin was built against, read by the
+        /// host before it picks the bindings.
+        #[cfg_attr(target_arch = "wasm32", unsafe(link_section = "scicat:ingestor-version"))]
+        #[used]
+        static __SCICAT_INGESTOR_VERSION: [u8; 5] = *b"0.2.0";
 
-    use std::any::Any;
+        struct __ScicatPluginExports;
+        impl $crate::__private::Guest for __ScicatPluginExports {
+            fn metadata() -> $crate::__private::PluginInfo {
+                $crate::__private::metadata::<$factory>()
+            }
+            fn init(config: ::std::string::String) -> ::core::result::Result<(), ::std::string::String> {
+                $crate::__private::init::<$factory>(config)
+            }
+            fn select(
+                file: $crate::__private::FileArg<'_>,
+                path: ::std::string::String,
+            ) -> ::core::result::Result<bool, ::std::string::String> {
+                $crate::__private::select::<$factory>(file, path)
+            }
+            fn variable(
+                name: ::std::string::String,
+                args: ::std::string::String,
+                file: $crate::__private::FileArg<'_>,
+                vars: $crate::__private::VarsArg<'_>,
+            ) -> ::core::result::Result<$crate::__private::TypedValue, ::std::string::String> {
+                $crate::__private::variable::<$factory>(name, args, file, vars)
+            }
+            fn operator(
+                name: ::std::string::String,
+                value: $crate::__private::TypedValue,
+                vars: $crate::__private::VarsArg<'_>,
+            ) -> ::core::result::Result<$crate::__private::TypedValue, ::std::string::String> {
+                $crate::__private::operator::<$factory>(name, value, vars)
+            }
+            fn transform(
+                dataset: ::std::string::String,
+                file: $crate::__private::FileArg<'_>,
+                context: $crate::__private::WitContext,
+            ) -> ::core::result::Result<::std::string::String, ::std::string::String> {
+                $crate::__private::transform::<$factory>(dataset, file, context)
+            }
+        }
+        $crate::bindings::export_world!(__ScicatPluginExports with_types_in $crate::bindings);
+    };
+}
+
+#[doc(hidden)]
+pub mod __private {
+    //! The glue between the generated bindings and the plugin; not API.
+
     use std::cell::RefCell;
 
     pub use crate::bindings::Guest;
-    pub use crate::bindings::scicat::ingestor::types::{PluginInfo, TypedValue};
+    pub use crate::bindings::scicat::ingestor::types::{
+        PluginInfo, TransformContext as WitContext, TypedValue,
+    };
+    pub use crate::hooks::Dispatch;
     pub use wit_bindgen;
 
     use super::*;
-    use crate::bindings::scicat::ingestor::types::Hooks;
+    use crate::bindings::scicat::ingestor::types::Hooks as Flags;
 
     pub type FileArg<'a> = &'a crate::bindings::NexusFile;
+    pub type VarsArg<'a> = &'a crate::bindings::Variables;
 
-    thread_local! {
-        static STATE: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+    /// How the exported plugin is described and created per data file.
+    pub trait Factory {
+        fn metadata() -> Metadata;
+        fn create(config: Json) -> Result<Box<dyn Dispatch>>;
     }
 
-    fn with<P: Plugin, R>(f: impl FnOnce(&mut P) -> Result<R>) -> std::result::Result<R, String> {
+    /// A [`Plugin`] type as a [`Dispatch`].
+    pub struct ByTrait<P>(pub P);
+
+    impl<P: Plugin> Dispatch for ByTrait<P> {
+        fn select(&mut self, file: &NexusFile, path: &str) -> Result<bool> {
+            self.0.select(file, path)
+        }
+        fn variable(
+            &mut self,
+            name: &str,
+            args: Json,
+            file: &NexusFile,
+            vars: &Vars,
+        ) -> Result<Typed> {
+            self.0.variable(name, &args, file, vars)
+        }
+        fn operator(&mut self, name: &str, value: Typed, vars: &Vars) -> Result<Typed> {
+            self.0.operator(name, value, vars)
+        }
+        fn transform(
+            &mut self,
+            d: Map<String, Json>,
+            file: &NexusFile,
+            cx: &TransformContext,
+        ) -> Result<Map<String, Json>> {
+            self.0.transform_in(d, file, cx)
+        }
+    }
+
+    pub fn boxed<D: Dispatch + 'static>(d: D) -> Result<Box<dyn Dispatch>> {
+        Ok(Box::new(d))
+    }
+
+    thread_local! {
+        static STATE: RefCell<Option<Box<dyn Dispatch>>> = const { RefCell::new(None) };
+    }
+
+    fn with<F: Factory, R>(
+        f: impl FnOnce(&mut dyn Dispatch) -> Result<R>,
+    ) -> std::result::Result<R, String> {
         STATE.with(|s| {
             let mut s = s.borrow_mut();
             if s.is_none() {
-                *s = Some(Box::new(
-                    P::new(Json::Object(Map::new())).map_err(|e| e.to_string())?,
-                ));
+                *s = Some(F::create(Json::Object(Map::new())).map_err(|e| e.to_string())?);
             }
-            let p = s
-                .as_mut()
-                .and_then(|b| b.downcast_mut::<P>())
-                .ok_or("the plugin state has the wrong type")?;
-            f(p).map_err(|e| e.to_string())
+            match s.as_mut() {
+                Some(p) => f(p.as_mut()).map_err(|e| e.to_string()),
+                None => Err("the plugin was not initialised".into()),
+            }
         })
     }
 
-    pub fn metadata<P: Plugin>() -> PluginInfo {
-        let m = P::metadata();
-        let mut hooks = Hooks::empty();
+    pub fn metadata<F: Factory>() -> PluginInfo {
+        let m = F::metadata();
+        let mut hooks = Flags::empty();
         if m.select {
-            hooks |= Hooks::SELECT;
+            hooks |= Flags::SELECT;
         }
         if !m.variables.is_empty() {
-            hooks |= Hooks::VARIABLES;
+            hooks |= Flags::VARIABLES;
         }
         if !m.operators.is_empty() {
-            hooks |= Hooks::OPERATORS;
+            hooks |= Flags::OPERATORS;
         }
         if m.transform {
-            hooks |= Hooks::TRANSFORM;
+            hooks |= Flags::TRANSFORM;
         }
         PluginInfo {
             name: m.name,
@@ -303,62 +434,65 @@ pub mod __private {
         }
     }
 
-    pub fn init<P: Plugin>(config: String) -> std::result::Result<(), String> {
+    pub fn init<F: Factory>(config: String) -> std::result::Result<(), String> {
         let config: Json = if config.trim().is_empty() {
             Json::Object(Map::new())
         } else {
             serde_json::from_str(&config).map_err(|e| format!("the config is not JSON: {e}"))?
         };
-        let p = P::new(config).map_err(|e| e.to_string())?;
-        STATE.with(|s| *s.borrow_mut() = Some(Box::new(p)));
+        let p = F::create(config).map_err(|e| e.to_string())?;
+        STATE.with(|s| *s.borrow_mut() = Some(p));
         Ok(())
     }
 
-    pub fn select<P: Plugin>(file: FileArg<'_>, path: String) -> std::result::Result<bool, String> {
-        let file = NexusFile::from_raw(file);
-        with::<P, _>(|p| p.select(&file, &path))
+    pub fn select<F: Factory>(
+        file: FileArg<'_>,
+        path: String,
+    ) -> std::result::Result<bool, String> {
+        let file = NexusFile::new(file);
+        with::<F, _>(|p| p.select(&file, &path))
     }
 
-    fn vars(v: Vec<(String, TypedValue)>) -> Vars {
-        v.into_iter()
-            .map(|(k, t)| (k, crate::convert::from_wit(t)))
-            .collect()
-    }
-
-    pub fn variable<P: Plugin>(
+    pub fn variable<F: Factory>(
         name: String,
         args: String,
         file: FileArg<'_>,
-        vs: Vec<(String, TypedValue)>,
+        vars: VarsArg<'_>,
     ) -> std::result::Result<TypedValue, String> {
         let args: Json = if args.trim().is_empty() {
             Json::Null
         } else {
             serde_json::from_str(&args).map_err(|e| format!("args are not JSON: {e}"))?
         };
-        let file = NexusFile::from_raw(file);
-        let vs = vars(vs);
-        with::<P, _>(|p| p.variable(&name, &args, &file, &vs)).map(crate::convert::to_wit)
+        let file = NexusFile::new(file);
+        let vars = Vars::from_host(vars);
+        with::<F, _>(|p| p.variable(&name, args, &file, &vars)).map(crate::convert::to_wit)
     }
 
-    pub fn operator<P: Plugin>(
+    pub fn operator<F: Factory>(
         name: String,
         value: TypedValue,
-        vs: Vec<(String, TypedValue)>,
+        vars: VarsArg<'_>,
     ) -> std::result::Result<TypedValue, String> {
-        let vs = vars(vs);
+        let vars = Vars::from_host(vars);
         let value = crate::convert::from_wit(value);
-        with::<P, _>(|p| p.operator(&name, value, &vs)).map(crate::convert::to_wit)
+        with::<F, _>(|p| p.operator(&name, value, &vars)).map(crate::convert::to_wit)
     }
 
-    pub fn transform<P: Plugin>(
+    pub fn transform<F: Factory>(
         dataset: String,
         file: FileArg<'_>,
+        cx: WitContext,
     ) -> std::result::Result<String, String> {
         let d: Map<String, Json> = serde_json::from_str(&dataset)
             .map_err(|e| format!("the dataset is not a JSON object: {e}"))?;
-        let file = NexusFile::from_raw(file);
-        let out = with::<P, _>(|p| p.transform(d, &file))?;
+        let file = NexusFile::new(file);
+        let cx = TransformContext {
+            api_version: cx.api_version,
+            schema_id: cx.schema_id,
+            data_file: cx.data_file,
+        };
+        let out = with::<F, _>(|p| p.transform(d, &file, &cx))?;
         serde_json::to_string(&out).map_err(|e| e.to_string())
     }
 }

@@ -6,15 +6,19 @@ use serde_json::Value as Json;
 /// A value read from the file, handed to or returned by a hook.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    Null,
     Str(String),
     Int(i64),
+    /// An unsigned integer too large for `Int`.
+    Uint(u64),
     Float(f64),
     Bool(bool),
     Strs(Vec<String>),
     Ints(Vec<i64>),
     Floats(Vec<f64>),
     Bools(Vec<bool>),
-    /// A free-form value (an object, a mixed list, null).
+    Bytes(Vec<u8>),
+    /// A free-form value (an object, a mixed list).
     Json(Json),
 }
 
@@ -33,6 +37,7 @@ impl Value {
     pub fn as_i64(&self) -> Option<i64> {
         match self {
             Value::Int(i) => Some(*i),
+            Value::Uint(u) => i64::try_from(*u).ok(),
             Value::Ints(v) if v.len() == 1 => Some(v[0]),
             Value::Json(j) => j.as_i64(),
             _ => None,
@@ -44,6 +49,7 @@ impl Value {
         match self {
             Value::Float(f) => Some(*f),
             Value::Int(i) => Some(*i as f64),
+            Value::Uint(u) => Some(*u as f64),
             Value::Floats(v) if v.len() == 1 => Some(v[0]),
             Value::Ints(v) if v.len() == 1 => Some(v[0] as f64),
             Value::Json(j) => j.as_f64(),
@@ -66,7 +72,8 @@ impl Value {
         match self {
             Value::Floats(v) => Some(v.clone()),
             Value::Ints(v) => Some(v.iter().map(|i| *i as f64).collect()),
-            Value::Float(_) | Value::Int(_) => self.as_f64().map(|f| vec![f]),
+            Value::Float(_) | Value::Int(_) | Value::Uint(_) => self.as_f64().map(|f| vec![f]),
+            Value::Bytes(v) => Some(v.iter().map(|b| f64::from(*b)).collect()),
             Value::Json(Json::Array(a)) => a.iter().map(Json::as_f64).collect(),
             _ => None,
         }
@@ -77,6 +84,7 @@ impl Value {
         match self {
             Value::Ints(v) => Some(v.clone()),
             Value::Int(i) => Some(vec![*i]),
+            Value::Bytes(v) => Some(v.iter().map(|b| i64::from(*b)).collect()),
             Value::Json(Json::Array(a)) => a.iter().map(Json::as_i64).collect(),
             _ => None,
         }
@@ -97,8 +105,11 @@ impl Value {
     /// The JSON form (what the schema evaluator sees).
     pub fn to_json(&self) -> Json {
         match self {
+            Value::Null => Json::Null,
             Value::Str(s) => Json::String(s.clone()),
             Value::Int(i) => Json::from(*i),
+            Value::Uint(u) => Json::from(*u),
+            Value::Bytes(v) => v.iter().map(|b| Json::from(*b)).collect(),
             Value::Float(f) => float(*f),
             Value::Bool(b) => Json::Bool(*b),
             Value::Strs(v) => v.iter().cloned().map(Json::String).collect(),
@@ -116,12 +127,12 @@ impl Value {
         match j {
             Json::String(s) => Value::Str(s),
             Json::Bool(b) => Value::Bool(b),
-            Json::Number(n) => match n.as_i64() {
-                Some(i) => Value::Int(i),
-                None => match n.as_f64() {
-                    Some(f) => Value::Float(f),
-                    None => Value::Json(Json::Number(n)),
-                },
+            Json::Null => Value::Null,
+            Json::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+                (Some(i), _, _) => Value::Int(i),
+                (None, Some(u), _) => Value::Uint(u),
+                (None, None, Some(f)) => Value::Float(f),
+                _ => Value::Json(Json::Number(n)),
             },
             Json::Array(a) if !a.is_empty() => {
                 if a.iter().all(Json::is_string) {
@@ -175,6 +186,9 @@ value_from!(
     i64 => Int,
     i32 => Int as i64,
     u32 => Int as i64,
+    u64 => Uint,
+    usize => Uint as u64,
+    Vec<u8> => Bytes,
     f64 => Float,
     f32 => Float as f64,
     bool => Bool,
@@ -202,11 +216,13 @@ impl From<Json> for Value {
     }
 }
 
-/// A value with its unit (empty when it has none).
+/// A value with its unit (empty when it has none) and, for an
+/// n-dimensional list, its shape (empty for a scalar or a plain list).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Typed {
     pub value: Value,
     pub unit: String,
+    pub shape: Vec<u64>,
 }
 
 impl Typed {
@@ -215,12 +231,19 @@ impl Typed {
         Typed {
             value: value.into(),
             unit: String::new(),
+            shape: Vec::new(),
         }
     }
 
     /// The same value with `unit`.
     pub fn with_unit(mut self, unit: impl Into<String>) -> Self {
         self.unit = unit.into();
+        self
+    }
+
+    /// The same (flat, row-major) list with the shape `shape`.
+    pub fn with_shape(mut self, shape: &[u64]) -> Self {
+        self.shape = shape.to_vec();
         self
     }
 }
@@ -238,33 +261,83 @@ impl std::ops::Deref for Typed {
     }
 }
 
-/// The variables known so far, in definition order.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Vars(pub(crate) Vec<(String, Typed)>);
+/// The variables known so far. In the ingestor they are asked for one by
+/// one (only those a hook uses cross the boundary); in a test, build them
+/// with [`Vars::new`] and [`Vars::with`].
+#[derive(Default)]
+pub struct Vars<'a> {
+    source: Source<'a>,
+}
 
-impl Vars {
-    /// The variable `name`, if it is defined.
-    pub fn get(&self, name: &str) -> Option<&Typed> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+#[derive(Default)]
+enum Source<'a> {
+    #[default]
+    None,
+    Owned(Vec<(String, Typed)>),
+    Host(&'a crate::bindings::scicat::ingestor::vars::Variables),
+}
+
+impl<'a> Vars<'a> {
+    /// No variables.
+    pub fn new() -> Self {
+        Vars::default()
     }
 
-    /// All variables in definition order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Typed)> {
-        self.0.iter().map(|(n, v)| (n.as_str(), v))
+    /// These variables and `name` = `value`.
+    pub fn with(self, name: impl Into<String>, value: impl Into<Typed>) -> Self {
+        let mut v = self.iter().collect::<Vec<_>>();
+        v.push((name.into(), value.into()));
+        Vars {
+            source: Source::Owned(v),
+        }
+    }
+
+    #[doc(hidden)]
+    pub fn from_host(raw: &'a crate::bindings::scicat::ingestor::vars::Variables) -> Self {
+        Vars {
+            source: Source::Host(raw),
+        }
+    }
+
+    /// The variable `name`, if it is defined.
+    pub fn get(&self, name: &str) -> Option<Typed> {
+        match &self.source {
+            Source::None => None,
+            Source::Owned(v) => v.iter().find(|(n, _)| n == name).map(|(_, t)| t.clone()),
+            Source::Host(raw) => raw.get(name).map(crate::convert::from_wit),
+        }
+    }
+
+    /// The names of the defined variables, in definition order.
+    pub fn names(&self) -> Vec<String> {
+        match &self.source {
+            Source::None => Vec::new(),
+            Source::Owned(v) => v.iter().map(|(n, _)| n.clone()).collect(),
+            Source::Host(raw) => raw.names(),
+        }
+    }
+
+    /// All variables in definition order (each one asked for).
+    pub fn iter(&self) -> impl Iterator<Item = (String, Typed)> + '_ {
+        self.names()
+            .into_iter()
+            .filter_map(move |n| self.get(&n).map(|v| (n, v)))
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.names().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 }
 
-impl FromIterator<(String, Typed)> for Vars {
+impl FromIterator<(String, Typed)> for Vars<'_> {
     fn from_iter<I: IntoIterator<Item = (String, Typed)>>(iter: I) -> Self {
-        Vars(iter.into_iter().collect())
+        Vars {
+            source: Source::Owned(iter.into_iter().collect()),
+        }
     }
 }
 
@@ -291,5 +364,10 @@ mod tests {
         assert_eq!(Typed::new(1.5).with_unit("K").unit, "K");
         assert_eq!(Value::Ints(vec![4]).as_f64(), Some(4.0));
         assert_eq!(Value::Int(4).to_f64s(), Some(vec![4.0]));
+        assert_eq!(Value::from_json(json!(null)), Value::Null);
+        assert_eq!(Value::from_json(json!(u64::MAX)), Value::Uint(u64::MAX));
+        let vars = Vars::new().with("a", 1i64).with("b", "x");
+        assert_eq!(vars.names(), ["a", "b"]);
+        assert_eq!(vars.get("b").unwrap().as_str(), Some("x"));
     }
 }

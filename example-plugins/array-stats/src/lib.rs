@@ -10,10 +10,8 @@
 
 use std::collections::HashMap;
 
-use scicat_plugin_sdk::serde_json::Value;
-use scicat_plugin_sdk::{
-    Context, Error, Metadata, NexusFile, Plugin, Result, Typed, Vars, bail, export,
-};
+use scicat_plugin_sdk::{Hooks, NexusFile, Result, Typed, Vars, bail, export};
+use serde::Deserialize;
 
 /// Running statistics of an array.
 #[derive(Debug, Clone, Copy)]
@@ -57,50 +55,33 @@ impl Stats {
     }
 }
 
+/// The schema's `plugin.config`.
+#[derive(Deserialize)]
+#[serde(default)]
+struct Config {
+    chunk: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { chunk: 65536 }
+    }
+}
+
+/// A variable's `args`.
+#[derive(Deserialize)]
+struct Args {
+    path: String,
+}
+
 struct ArrayStats {
     chunk: u64,
     /// Statistics and unit per dataset path, computed once per file.
     seen: HashMap<String, (Stats, String)>,
 }
 
-impl Plugin for ArrayStats {
-    fn metadata() -> Metadata {
-        Metadata::new("array-stats", env!("CARGO_PKG_VERSION"))
-            .description("mean, min, max and count of a numeric array, with its unit")
-            .variable("mean")
-            .variable("min")
-            .variable("max")
-            .variable("count")
-            .operator("mean")
-            .operator("min")
-            .operator("max")
-    }
-
-    fn new(config: Value) -> Result<Self> {
-        let chunk = match config.get("chunk") {
-            None => 65536,
-            Some(c) => c
-                .as_u64()
-                .filter(|c| *c > 0)
-                .context("config `chunk` must be a positive integer")?,
-        };
-        Ok(ArrayStats {
-            chunk,
-            seen: HashMap::new(),
-        })
-    }
-
-    fn variable(
-        &mut self,
-        name: &str,
-        args: &Value,
-        file: &NexusFile,
-        _vars: &Vars,
-    ) -> Result<Typed> {
-        let path = args
-            .get("path")
-            .and_then(Value::as_str)
-            .context("args need the dataset's \"path\"")?;
+impl ArrayStats {
+    fn variable(&mut self, stat: &str, path: &str, file: &NexusFile) -> Result<Typed> {
         if !self.seen.contains_key(path) {
             let mut stats = Stats::new();
             for block in file.f64_chunks(path, self.chunk)? {
@@ -110,42 +91,88 @@ impl Plugin for ArrayStats {
             self.seen.insert(path.to_string(), (stats, unit));
         }
         let (stats, unit) = &self.seen[path];
-        let out = stats.get(name).map_err(|e| e.context(path))?;
-        Ok(if name == "count" {
+        let out = stats.get(stat).map_err(|e| e.context(path))?;
+        Ok(if stat == "count" {
             out
         } else {
             out.with_unit(unit.clone())
         })
     }
-
-    fn operator(&mut self, name: &str, value: Typed, _vars: &Vars) -> Result<Typed> {
-        let numbers = value.to_f64s().ok_or_else(|| {
-            Error::msg(format!(
-                "operator {name} needs a list of numbers, not {}",
-                value.text()
-            ))
-        })?;
-        let mut stats = Stats::new();
-        stats.add(&numbers);
-        Ok(stats.get(name)?.with_unit(value.unit))
-    }
 }
 
-export!(ArrayStats);
+fn operator(stat: &str, value: Typed) -> Result<Typed> {
+    let Some(numbers) = value.to_f64s() else {
+        bail!(
+            "operator {stat} needs a list of numbers, not {}",
+            value.text()
+        );
+    };
+    let mut stats = Stats::new();
+    stats.add(&numbers);
+    Ok(stats.get(stat)?.with_unit(value.unit))
+}
+
+fn plugin() -> Hooks<ArrayStats> {
+    let mut hooks = Hooks::with_init("array-stats", env!("CARGO_PKG_VERSION"), |c: Config| {
+        if c.chunk == 0 {
+            bail!("config `chunk` must be a positive integer");
+        }
+        Ok(ArrayStats {
+            chunk: c.chunk,
+            seen: HashMap::new(),
+        })
+    })
+    .description("mean, min, max and count of a numeric array, with its unit");
+    for stat in ["mean", "min", "max", "count"] {
+        hooks = hooks.variable(stat, move |s, a: Args, file, _: &Vars| {
+            s.variable(stat, &a.path, file)
+        });
+    }
+    for stat in ["mean", "min", "max"] {
+        hooks = hooks.operator(stat, move |_, value, _| operator(stat, value));
+    }
+    hooks
+}
+
+export!(plugin());
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use scicat_plugin_sdk::serde_json::json;
+    use scicat_plugin_sdk::{Dataset, MemFile};
 
     #[test]
-    fn statistics_skip_nan() {
-        let mut s = Stats::new();
-        s.add(&[290.0, f64::NAN, 296.0]);
-        s.add(&[293.0]);
-        assert_eq!(s.get("mean").unwrap().as_f64(), Some(293.0));
-        assert_eq!(s.get("min").unwrap().as_f64(), Some(290.0));
-        assert_eq!(s.get("max").unwrap().as_f64(), Some(296.0));
-        assert_eq!(s.get("count").unwrap().as_i64(), Some(3));
-        assert!(Stats::new().get("mean").is_err());
+    fn statistics_of_a_streamed_array_keep_its_unit() {
+        let file = MemFile::new().dataset(
+            "/entry/t",
+            Dataset::new(vec![290.0, f64::NAN, 296.0, 293.0]).units("K"),
+        );
+        let mut p = plugin().instance(json!({"chunk": 3})).unwrap();
+        let var = |p: &mut scicat_plugin_sdk::Instance<ArrayStats>, name| {
+            p.variable(name, json!({"path": "/entry/t"}), &file, &Vars::new())
+                .unwrap()
+        };
+        let mean = var(&mut p, "mean");
+        assert_eq!((mean.as_f64(), mean.unit.as_str()), (Some(293.0), "K"));
+        assert_eq!(var(&mut p, "max").as_f64(), Some(296.0));
+        assert_eq!(var(&mut p, "count").as_i64(), Some(3));
+        let e = p
+            .variable("mean", json!({"path": "/entry/x"}), &file, &Vars::new())
+            .unwrap_err();
+        assert!(e.is_not_found(), "{e}");
+        let op = p
+            .operator(
+                "min",
+                Typed::new(vec![3.0, 1.0]).with_unit("K"),
+                &Vars::new(),
+            )
+            .unwrap();
+        assert_eq!((op.as_f64(), op.unit.as_str()), (Some(1.0), "K"));
+        assert!(plugin().instance(json!({"chunk": 0})).is_err());
+        assert_eq!(
+            plugin().metadata().variables,
+            ["mean", "min", "max", "count"]
+        );
     }
 }

@@ -8,14 +8,14 @@
 //! - `techniques` is filled from the config's `techniques` table, keyed by
 //!   the value of the group `technique`.
 //!
-//! A title that does not match leaves the dataset unchanged, with a note on
-//! stderr (the ingestor's debug log).
+//! A title that does not match leaves the dataset unchanged, with a note in
+//! the ingestor's log.
 
 use std::collections::BTreeMap;
 
 use regex_lite::Regex;
 use scicat_plugin_sdk::serde_json::{self, Map, Value};
-use scicat_plugin_sdk::{Context, Metadata, NexusFile, Plugin, Result, export};
+use scicat_plugin_sdk::{Context, Hooks, NexusFile, Result, export, log};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -70,63 +70,62 @@ fn fill(template: &str, groups: &[(String, String)]) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-impl Plugin for TitleKeywords {
-    fn metadata() -> Metadata {
-        Metadata::new("title-keywords", env!("CARGO_PKG_VERSION"))
-            .description("keywords, datasetName and techniques parsed from the title")
-            .transforms()
-    }
+fn transform(
+    tk: &mut TitleKeywords,
+    mut d: Map<String, Value>,
+    file: &NexusFile,
+) -> Result<Map<String, Value>> {
+    let title = file.read_string(&tk.config.title_path)?;
+    let Some(groups) = groups(&tk.pattern, &title) else {
+        log::info(format_args!(
+            "title {title:?} does not match {:?}: dataset unchanged",
+            tk.config.pattern
+        ));
+        return Ok(d);
+    };
 
-    fn new(config: Value) -> Result<Self> {
-        let config: Config = serde_json::from_value(config).context("plugin config")?;
-        let pattern = Regex::new(&config.pattern).context("config `pattern`")?;
-        Ok(TitleKeywords { config, pattern })
-    }
-
-    fn transform(
-        &mut self,
-        mut d: Map<String, Value>,
-        file: &NexusFile,
-    ) -> Result<Map<String, Value>> {
-        let title = file.read_string(&self.config.title_path)?;
-        let Some(groups) = groups(&self.pattern, &title) else {
-            eprintln!(
-                "title {title:?} does not match {:?}: dataset unchanged",
-                self.config.pattern
-            );
-            return Ok(d);
-        };
-
-        let keywords = d
-            .entry("keywords")
-            .or_insert_with(|| Value::Array(Vec::new()));
-        if let Value::Array(list) = keywords {
-            for (_, v) in &groups {
-                if !list.iter().any(|k| k.as_str() == Some(v)) {
-                    list.push(Value::String(v.clone()));
-                }
+    let keywords = d
+        .entry("keywords")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(list) = keywords {
+        for (_, v) in &groups {
+            if !list.iter().any(|k| k.as_str() == Some(v)) {
+                list.push(Value::String(v.clone()));
             }
         }
-
-        if let Some(template) = &self.config.name {
-            d.insert("datasetName".into(), Value::String(fill(template, &groups)));
-        }
-
-        let technique = groups
-            .iter()
-            .find(|(k, _)| k == "technique")
-            .map(|(_, v)| v.to_lowercase());
-        if let Some(t) = technique.and_then(|t| self.config.techniques.get(&t)) {
-            d.insert(
-                "techniques".into(),
-                serde_json::json!([{"pid": t.pid, "name": t.name}]),
-            );
-        }
-        Ok(d)
     }
+
+    if let Some(template) = &tk.config.name {
+        d.insert("datasetName".into(), Value::String(fill(template, &groups)));
+    }
+
+    let technique = groups
+        .iter()
+        .find(|(k, _)| k == "technique")
+        .map(|(_, v)| v.to_lowercase());
+    if let Some(t) = technique.and_then(|t| tk.config.techniques.get(&t)) {
+        d.insert(
+            "techniques".into(),
+            serde_json::json!([{"pid": t.pid, "name": t.name}]),
+        );
+    }
+    Ok(d)
 }
 
-export!(TitleKeywords);
+fn plugin() -> Hooks<TitleKeywords> {
+    Hooks::with_init(
+        "title-keywords",
+        env!("CARGO_PKG_VERSION"),
+        |config: Config| {
+            let pattern = Regex::new(&config.pattern).context("config `pattern`")?;
+            Ok(TitleKeywords { config, pattern })
+        },
+    )
+    .description("keywords, datasetName and techniques parsed from the title")
+    .transform(|tk, d, file, _| transform(tk, d, file))
+}
+
+export!(plugin());
 
 #[cfg(test)]
 mod tests {
@@ -143,5 +142,41 @@ mod tests {
             "LaB6 powder (saxs, 290 K)"
         );
         assert!(groups(&re, "no match").is_none());
+    }
+
+    #[test]
+    fn transform_fills_keywords_name_and_techniques() {
+        use scicat_plugin_sdk::{MemFile, TransformContext};
+        let file = MemFile::new().dataset("/entry/title", "LaB6   powder _saxs_290K");
+        let config = serde_json::json!({
+            "pattern": r"^(?P<sample>.+?)\s*_(?P<technique>[A-Za-z]+)_(?P<temperature>\d+)K$",
+            "name": "{sample} ({technique}, {temperature} K)",
+            "techniques": {"saxs": {"pid": "PaNET01188", "name": "small angle x-ray scattering"}}
+        });
+        let mut p = plugin().instance(config).unwrap();
+        let d = serde_json::json!({"keywords": ["ODIN"]})
+            .as_object()
+            .unwrap()
+            .clone();
+        let out = p.transform(d, &file, &TransformContext::default()).unwrap();
+        assert_eq!(
+            out["keywords"],
+            serde_json::json!(["ODIN", "LaB6   powder", "saxs", "290"])
+        );
+        assert_eq!(out["datasetName"], "LaB6 powder (saxs, 290 K)");
+        assert_eq!(out["techniques"][0]["pid"], "PaNET01188");
+
+        let other = MemFile::new().dataset("/entry/title", "no pattern here");
+        let d = Map::new();
+        assert_eq!(
+            p.transform(d.clone(), &other, &TransformContext::default())
+                .unwrap(),
+            d
+        );
+        assert!(
+            log::take()
+                .iter()
+                .any(|(_, l)| l.contains("does not match"))
+        );
     }
 }

@@ -31,6 +31,10 @@ pub struct State {
     pub deadline: Option<(Instant, u64)>,
     pub stdout: Captured,
     pub stderr: Captured,
+    /// The plugin's label, for its log lines.
+    pub plugin: String,
+    /// Log lines written in the current call (capped).
+    pub log_lines: usize,
 }
 
 impl WasiView for State {
@@ -85,6 +89,8 @@ impl State {
             deadline: None,
             stdout,
             stderr,
+            plugin: String::new(),
+            log_lines: 0,
         }
     }
 }

@@ -20,7 +20,9 @@
 use std::hint::black_box;
 
 use scicat_plugin_sdk::serde_json::{Map, Value, json};
-use scicat_plugin_sdk::{Metadata, NexusFile, Plugin, Result, Typed, Vars, bail, export};
+use scicat_plugin_sdk::{
+    Metadata, NexusFile, Plugin, Result, TransformContext, Typed, Vars, bail, export,
+};
 
 struct Hostile {
     hook: String,
@@ -224,10 +226,16 @@ impl Plugin for Hostile {
     fn variable(
         &mut self,
         name: &str,
-        _args: &Value,
+        args: &Value,
         file: &NexusFile,
         vars: &Vars,
     ) -> Result<Typed> {
+        let arg = |k: &str| {
+            args.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
         if name == self.target
             && let Some(v) = self.misbehave("variable", Some(file))?
         {
@@ -241,6 +249,28 @@ impl Plugin for Hostile {
                 Typed::new(p)
             }
             "answer" => Typed::new(42i64),
+            // Interface 0.2: typed read errors, kinds, shapes, variables
+            // asked for by name, the log.
+            "error_kind" => Typed::new(match file.read(&arg("path")) {
+                Ok(_) => "ok".to_string(),
+                Err(e) => format!("{:?}", e.kind()),
+            }),
+            "kind" => Typed::new(format!("{:?}", file.kind(&arg("path")))),
+            "slice_error" => Typed::new(match file.read_slice(&arg("path"), &[4], &[5]) {
+                Ok(_) => "ok".to_string(),
+                Err(e) => format!("{:?}", e.kind()),
+            }),
+            "slice" => {
+                let t = file.read_slice(&arg("path"), &[1], &[2])?;
+                Typed::new(json!({"values": t.to_json(), "shape": t.shape, "unit": t.unit}))
+            }
+            "var" => vars
+                .get(&arg("name"))
+                .unwrap_or_else(|| Typed::new("undefined")),
+            "log" => {
+                scicat_plugin_sdk::log::warn("hostile warns");
+                Typed::new(1i64)
+            }
             "title" => Typed::new(file.read_string("/entry/title")?),
             other => bail!("no variable {other}"),
         })
@@ -253,11 +283,20 @@ impl Plugin for Hostile {
         Ok(value)
     }
 
-    fn transform(
+    fn transform_in(
         &mut self,
         mut d: Map<String, Value>,
         file: &NexusFile,
+        context: &TransformContext,
     ) -> Result<Map<String, Value>> {
+        if self.hook == "transform" && self.mode == "context" {
+            let cx = context;
+            d.insert(
+                "context".into(),
+                json!([cx.api_version, cx.schema_id, cx.data_file]),
+            );
+            return Ok(d);
+        }
         if self.hook == "transform" && self.mode == "rewrite" {
             // Someone else's dataset, made public, with this file's data.
             d.insert("pid".into(), json!("20.500.12269/someone-elses"));

@@ -4,7 +4,7 @@
 
 use serde_json::{Number, Value};
 
-use super::bindings::{TypedValue, WitValue};
+use super::{TypedValue, WitValue};
 use crate::evaluate::Var;
 use crate::nexus::{Array, Data};
 

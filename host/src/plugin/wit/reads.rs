@@ -1,34 +1,19 @@
-//! The host side of the WIT world `scicat:ingestor/plugin@0.1.0`: generated
-//! bindings, and the read-only `nexus-file` resource backed by [`NexusFile`].
+//! The data file as plugins of every interface version see it: the
+//! [`FileView`] resource and the host's reads on a plugin's behalf, charged
+//! to its memory budget and cut into pieces that check its deadline.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use wasmtime::component::Resource;
 
-use super::convert;
-use super::sandbox::State;
-use crate::nexus::{Array, Data, ElemType, Kind, NexusFile as Nexus};
-
-wasmtime::component::bindgen!({
-    path: "../wit/since_v0.1.0",
-    world: "plugin",
-    with: {
-        "scicat:ingestor/nexus.nexus-file": FileView,
-    },
-    imports: { default: trappable },
-});
-
-pub use scicat::ingestor::types::{
-    Child, DatasetInfo, ElementType, Hooks, NodeKind, Value as WitValue,
-};
+use crate::nexus::{Array, Data, NexusFile as Nexus};
+use crate::plugin::sandbox::State;
 
 /// The data file as a plugin sees it.
 pub struct FileView {
     pub file: Arc<Nexus>,
 }
-
-type R<T> = wasmtime::Result<Result<T, String>>;
 
 /// Host reads larger than this are done in pieces, with the plugin's
 /// memory budget and deadline checked between them.
@@ -37,13 +22,13 @@ const PIECE: u64 = 4 << 20;
 const STRING_OVERHEAD: u64 = 24;
 
 impl State {
-    fn view(&self, r: &Resource<FileView>) -> wasmtime::Result<Arc<Nexus>> {
+    pub fn view(&self, r: &Resource<FileView>) -> wasmtime::Result<Arc<Nexus>> {
         Ok(self.table.get(r)?.file.clone())
     }
 
     /// Traps if the current call ran past its deadline (between the pieces
     /// of a long read: the epoch deadline only stops wasm code).
-    fn check_deadline(&mut self) -> wasmtime::Result<()> {
+    pub fn check_deadline(&mut self) -> wasmtime::Result<()> {
         if let Some((at, ms)) = self.deadline
             && Instant::now() > at
         {
@@ -59,7 +44,7 @@ impl State {
     /// budget before reading, in pieces along the first dimension, and
     /// checking the real size (strings included) and the deadline after
     /// each piece.
-    fn bounded_read(
+    pub fn bounded_read(
         &mut self,
         nx: &Nexus,
         path: &str,
@@ -140,7 +125,7 @@ impl State {
 }
 
 /// Host bytes of one element of this size (see [`Nexus::sizing`]).
-fn element_bytes(size: Option<usize>) -> u64 {
+pub fn element_bytes(size: Option<usize>) -> u64 {
     match size {
         Some(8) | Some(1) => size.unwrap_or(8) as u64,
         Some(n) => STRING_OVERHEAD + n as u64,
@@ -149,7 +134,7 @@ fn element_bytes(size: Option<usize>) -> u64 {
 }
 
 /// Host bytes of values read, strings at their real size.
-fn data_bytes(d: &Data) -> u64 {
+pub fn data_bytes(d: &Data) -> u64 {
     match d {
         Data::Strings(v) => v.iter().map(|s| STRING_OVERHEAD + s.len() as u64).sum(),
         Data::Ints(v) => v.len() as u64 * 8,
@@ -185,97 +170,4 @@ fn append(a: Data, b: Data) -> Result<Data, String> {
         }
         _ => return Err("the values change type between pieces".into()),
     })
-}
-
-impl scicat::ingestor::types::Host for State {}
-impl scicat::ingestor::nexus::Host for State {}
-
-impl scicat::ingestor::nexus::HostNexusFile for State {
-    fn children(&mut self, f: Resource<FileView>, path: String) -> R<Vec<Child>> {
-        let nx = self.view(&f)?;
-        Ok(nx.children(&path).map(|c| {
-            c.into_iter()
-                .map(|(name, kind)| Child {
-                    name,
-                    kind: match kind {
-                        Kind::Group => NodeKind::Group,
-                        Kind::Dataset => NodeKind::Dataset,
-                        Kind::Other => NodeKind::Other,
-                    },
-                })
-                .collect()
-        }))
-    }
-
-    fn attributes(&mut self, f: Resource<FileView>, path: String) -> R<Vec<String>> {
-        Ok(self.view(&f)?.attribute_names(&path))
-    }
-
-    fn read_attribute(
-        &mut self,
-        f: Resource<FileView>,
-        path: String,
-        name: String,
-    ) -> R<TypedValue> {
-        let nx = self.view(&f)?;
-        let checked = nx.sizing(&path, Some(&name)).and_then(|(shape, esize)| {
-            let n = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64));
-            self.limits
-                .reserve(n.and_then(|n| n.checked_mul(element_bytes(esize))))
-                .map_err(|e| format!("{path}@{name}: {e}"))
-        });
-        Ok(checked.and_then(|()| {
-            let a = nx.read_attribute(&path, &name)?;
-            self.limits
-                .reserve(Some(data_bytes(&a.data)))
-                .map_err(|e| format!("{path}@{name}: {e}"))?;
-            Ok(convert::array_to_wit(a, String::new()))
-        }))
-    }
-
-    fn info(&mut self, f: Resource<FileView>, path: String) -> R<DatasetInfo> {
-        let nx = self.view(&f)?;
-        Ok(nx.info(&path).map(|i| DatasetInfo {
-            element: match i.elem {
-                ElemType::String => ElementType::Str,
-                ElemType::Integer => ElementType::Int,
-                ElemType::Float => ElementType::Float,
-                ElemType::Bool => ElementType::Boolean,
-                ElemType::Other(_) => ElementType::Other,
-            },
-            type_name: i.elem.name().to_string(),
-            shape: i.shape.iter().map(|d| *d as u64).collect(),
-        }))
-    }
-
-    fn read(&mut self, f: Resource<FileView>, path: String) -> R<TypedValue> {
-        let nx = self.view(&f)?;
-        let a = self.bounded_read(&nx, &path, None)?;
-        Ok(a.map(|a| convert::array_to_wit(a, nx.units(&path).unwrap_or_default())))
-    }
-
-    fn read_slice(
-        &mut self,
-        f: Resource<FileView>,
-        path: String,
-        start: Vec<u64>,
-        count: Vec<u64>,
-    ) -> R<TypedValue> {
-        let nx = self.view(&f)?;
-        let a = self.bounded_read(&nx, &path, Some((start, count)))?;
-        Ok(a.map(|a| {
-            let mut t = convert::array_to_wit(a, nx.units(&path).unwrap_or_default());
-            t.value = convert::as_list(t.value);
-            t
-        }))
-    }
-
-    fn units(&mut self, f: Resource<FileView>, path: String) -> wasmtime::Result<Option<String>> {
-        Ok(self.view(&f)?.units(&path))
-    }
-
-    fn drop(&mut self, f: Resource<FileView>) -> wasmtime::Result<()> {
-        self.table.delete(f)?;
-        Ok(())
-    }
 }
