@@ -259,7 +259,7 @@ fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> String 
 }
 
 /// Fields the ingestor sets itself, whatever the schema says.
-const SET_BY_INGESTOR: &[&str] = &["size", "numberOfFiles", "isPublished", "scientificMetadata"];
+const SET_BY_INGESTOR: &[&str] = scicat_evaluator::vocabulary::SET_BY_THE_INGESTOR;
 
 fn check_fields(
     s: &schema::Schema,
