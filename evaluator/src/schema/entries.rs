@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use crate::evaluate::operators::Operator;
 use crate::evaluate::types::VALUE_TYPES;
-use crate::schema::diagnostic::{Diagnostic, Severity, diag};
+use crate::schema::diagnostic::{Code, Diagnostic, Severity, diag};
 use crate::schema::model::{FieldDef, Source, VariableDef};
 use crate::schema::parse::FIELD_TYPES;
 
@@ -35,7 +35,7 @@ fn opt_string(
         Some(other) => {
             diag(
                 diags,
-                "wrong-type",
+                Code::WrongType,
                 Severity::Error,
                 file,
                 &format!("{key}.{k}"),
@@ -65,7 +65,7 @@ pub(crate) fn variable_def(
             if !VALUE_TYPES.contains(&t.as_str()) {
                 diag(
                     diags,
-                    "value-type",
+                    Code::ValueType,
                     Severity::Error,
                     file,
                     &format!("{key}.value_type"),
@@ -80,7 +80,7 @@ pub(crate) fn variable_def(
         _ => {
             diag(
                 diags,
-                "value-type",
+                Code::ValueType,
                 Severity::Error,
                 file,
                 &format!("{key}.value_type"),
@@ -112,7 +112,7 @@ pub(crate) fn variable_def(
                     if let Operator::Unknown(o) = &operator {
                         diag(
                             diags,
-                            "operator",
+                            Code::Operator,
                             Severity::Warning,
                             file,
                             &format!("{key}.operator"),
@@ -122,7 +122,7 @@ pub(crate) fn variable_def(
                     if operator == Operator::GetItem && !m.contains_key("field") {
                         diag(
                             diags,
-                            "operator-args",
+                            Code::OperatorArgs,
                             Severity::Error,
                             file,
                             &format!("{key}.field"),
@@ -133,7 +133,7 @@ pub(crate) fn variable_def(
                         && (!m.contains_key("pattern") || !m.contains_key("replacement"))
                     {
                         diag(
-                            diags, "operator-args",
+                            diags, Code::OperatorArgs,
                             Severity::Warning,
                             file,
                             &key,
@@ -176,7 +176,7 @@ pub(crate) fn variable_def(
     if let Source::Invalid(reason) = &source {
         diag(
             diags,
-            "variable",
+            Code::Variable,
             Severity::Error,
             file,
             &key,
@@ -189,7 +189,7 @@ pub(crate) fn variable_def(
         {
             diag(
                 diags,
-                "unknown-key",
+                Code::UnknownKey,
                 Severity::Warning,
                 file,
                 &format!("{key}.{k}"),
@@ -215,7 +215,7 @@ pub(crate) fn field_def(
     let Some(m) = def.as_object() else {
         diag(
             diags,
-            "wrong-type",
+            Code::WrongType,
             Severity::Error,
             file,
             &key,
@@ -227,7 +227,7 @@ pub(crate) fn field_def(
     if !FIELD_TYPES.contains(&field_type.as_str()) {
         diag(
             diags,
-            "field-type",
+            Code::FieldType,
             Severity::Warning,
             file,
             &format!("{key}.field_type"),
@@ -239,7 +239,7 @@ pub(crate) fn field_def(
     let Some(machine_name) = opt_string(m, "machine_name", &key, file, diags) else {
         diag(
             diags,
-            "field",
+            Code::Field,
             Severity::Error,
             file,
             &format!("{key}.machine_name"),
@@ -252,7 +252,7 @@ pub(crate) fn field_def(
             if !VALUE_TYPES.contains(&t.as_str()) {
                 diag(
                     diags,
-                    "value-type",
+                    Code::ValueType,
                     Severity::Error,
                     file,
                     &format!("{key}.type"),
@@ -267,7 +267,7 @@ pub(crate) fn field_def(
         None => {
             diag(
                 diags,
-                "value-type",
+                Code::ValueType,
                 Severity::Error,
                 file,
                 &format!("{key}.type"),
@@ -279,7 +279,7 @@ pub(crate) fn field_def(
     let Some(value) = m.get("value").cloned() else {
         diag(
             diags,
-            "field",
+            Code::Field,
             Severity::Error,
             file,
             &format!("{key}.value"),
@@ -300,7 +300,7 @@ pub(crate) fn field_def(
         {
             diag(
                 diags,
-                "unknown-key",
+                Code::UnknownKey,
                 Severity::Warning,
                 file,
                 &format!("{key}.{k}"),

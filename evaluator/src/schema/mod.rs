@@ -11,7 +11,7 @@ pub mod set;
 
 pub use crate::evaluate::operators::Operator;
 pub use crate::evaluate::types::VALUE_TYPES;
-pub use diagnostic::{Diagnostic, Severity, diag};
+pub use diagnostic::{Code, Diagnostic, Severity, diag};
 pub use model::{FieldDef, PluginRef, SampleAttachment, Schema, Source, VariableDef};
 pub use parse::{
     FIELD_TYPES, check_head, from_value, is_schema_file_name, load_file, parse_text, text_of,

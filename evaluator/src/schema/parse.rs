@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::evaluate::operators::Operator;
 use crate::evaluate::value::kind_of;
-use crate::schema::diagnostic::{Diagnostic, Severity, diag};
+use crate::schema::diagnostic::{Code, Diagnostic, Severity, diag};
 use crate::schema::entries::{field_def, show, variable_def};
 use crate::schema::model::{PluginRef, SampleAttachment, Schema, Source};
 use crate::schema::selector::Selector;
@@ -99,7 +99,7 @@ pub fn from_value(doc: &Value, file: &Path, diags: &mut Vec<Diagnostic>) -> Resu
         if !TOP_LEVEL_KEYS.contains(&k.as_str()) {
             diag(
                 diags,
-                "unknown-key",
+                Code::UnknownKey,
                 Severity::Warning,
                 file,
                 k,
@@ -112,7 +112,7 @@ pub fn from_value(doc: &Value, file: &Path, diags: &mut Vec<Diagnostic>) -> Resu
         if let Some(other) = map.get(k).filter(|v| !v.is_string()) {
             diag(
                 diags,
-                "wrong-type",
+                Code::WrongType,
                 Severity::Warning,
                 file,
                 k,
@@ -128,7 +128,7 @@ pub fn from_value(doc: &Value, file: &Path, diags: &mut Vec<Diagnostic>) -> Resu
     if let Selector::Invalid(reason) = &selector {
         diag(
             diags,
-            "selector",
+            Code::Selector,
             Severity::Error,
             file,
             "selector",
@@ -167,7 +167,7 @@ pub fn from_value(doc: &Value, file: &Path, diags: &mut Vec<Diagnostic>) -> Resu
                     ("sample_name_path", Value::String(p)) => s.sample_name_path = p.clone(),
                     ("proposal_id_path", Value::String(p)) => s.proposal_id_path = p.clone(),
                     _ => diag(
-                        diags, "unknown-key",
+                        diags, Code::UnknownKey,
                         Severity::Warning,
                         file,
                         &format!("sample_attachment.{k}"),
@@ -180,7 +180,7 @@ pub fn from_value(doc: &Value, file: &Path, diags: &mut Vec<Diagnostic>) -> Resu
         Some(other) => {
             diag(
                 diags,
-                "wrong-type",
+                Code::WrongType,
                 Severity::Error,
                 file,
                 "sample_attachment",
@@ -204,7 +204,7 @@ pub fn from_value(doc: &Value, file: &Path, diags: &mut Vec<Diagnostic>) -> Resu
                     if k != "path" && k != "config" && k != "may_set" {
                         diag(
                             diags,
-                            "unknown-key",
+                            Code::UnknownKey,
                             Severity::Warning,
                             file,
                             &format!("plugin.{k}"),
@@ -243,7 +243,7 @@ pub fn from_value(doc: &Value, file: &Path, diags: &mut Vec<Diagnostic>) -> Resu
         });
         if selector.uses_plugin() || uses_plugin_var {
             diag(
-                diags, "plugin",
+                diags, Code::Plugin,
                 Severity::Error,
                 file,
                 "plugin",
@@ -278,7 +278,7 @@ fn may_set(v: Option<&Value>, file: &Path, diags: &mut Vec<Diagnostic>) -> Vec<S
         Some(other) => {
             diag(
                 diags,
-                "wrong-type",
+                Code::WrongType,
                 Severity::Error,
                 file,
                 "plugin.may_set",
@@ -291,7 +291,7 @@ fn may_set(v: Option<&Value>, file: &Path, diags: &mut Vec<Diagnostic>) -> Vec<S
         if !PROTECTED.contains(&n.as_str()) {
             diag(
                 diags,
-                "plugin",
+                Code::Plugin,
                 Severity::Warning,
                 file,
                 "plugin.may_set",

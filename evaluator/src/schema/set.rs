@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::schema::diagnostic::{Diagnostic, Severity, diag};
+use crate::schema::diagnostic::{Code, Diagnostic, Severity, diag};
 use crate::schema::model::Schema;
 use crate::schema::parse::{is_schema_file_name, load_file};
 use crate::schema::selector::describe_selector;
@@ -49,7 +49,7 @@ impl SchemaSet {
                 Ok(s) => set.schemas.push(s),
                 Err(reason) => diag(
                     &mut set.diagnostics,
-                    "load",
+                    Code::Load,
                     Severity::Error,
                     f,
                     "",
@@ -75,7 +75,7 @@ impl SchemaSet {
                 );
                 diag(
                     &mut set.diagnostics,
-                    "duplicate-id",
+                    Code::DuplicateId,
                     Severity::Error,
                     &s.file,
                     "id",
@@ -89,7 +89,7 @@ impl SchemaSet {
                 let first_file = first.file.clone();
                 diag(
                     &mut set.diagnostics,
-                    "duplicate-id",
+                    Code::DuplicateId,
                     Severity::Error,
                     &first_file,
                     "id",
@@ -105,7 +105,7 @@ impl SchemaSet {
                 Ok(s) => set.fallback = Some(s),
                 Err(reason) => diag(
                     &mut set.diagnostics,
-                    "load",
+                    Code::Load,
                     Severity::Error,
                     fb,
                     "",
