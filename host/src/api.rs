@@ -5,6 +5,7 @@
 //! deployed schemas use and the v4 list fields, so the rest of the code
 //! builds one body and sends it in the shape of the version a run talks.
 
+use scicat_evaluator::vocabulary::FieldKind;
 use serde_json::{Map, Value};
 
 /// The API a run talks for datasets and origdatablocks.
@@ -43,145 +44,19 @@ pub fn offline_version(choice: &str) -> ApiVersion {
     }
 }
 
-/// v3 single-valued field and the v4 list that replaces it.
-pub const RENAMED: &[(&str, &str)] = &[
-    ("principalInvestigator", "principalInvestigators"),
-    ("proposalId", "proposalIds"),
-    ("sampleId", "sampleIds"),
-    ("instrumentId", "instrumentIds"),
-];
+// The field lists are derived from the one table of dataset fields.
+pub use scicat_evaluator::vocabulary::{RENAMED, V3_PROPERTIES, V4_PROPERTIES};
+pub(crate) use scicat_evaluator::vocabulary::{V3_REQUIRED, V4_REQUIRED};
 
-/// Properties the v3 dataset body accepts; anything else is rejected.
-pub const V3_PROPERTIES: &[&str] = &[
-    "pid",
-    "type",
-    "version",
-    "datasetName",
-    "principalInvestigator",
-    "startTime",
-    "endTime",
-    "creationLocation",
-    "dataFormat",
-    "sampleId",
-    "instrumentId",
-    "proposalId",
-    "runNumber",
-    "owner",
-    "ownerEmail",
-    "orcidOfOwner",
-    "contactEmail",
-    "sourceFolder",
-    "sourceFolderHost",
-    "size",
-    "packedSize",
-    "numberOfFiles",
-    "numberOfFilesArchived",
-    "creationTime",
-    "validationStatus",
-    "keywords",
-    "description",
-    "classification",
-    "license",
-    "isPublished",
-    "techniques",
-    "sharedWith",
-    "relationships",
-    "datasetlifecycle",
-    "scientificMetadata",
-    "scientificMetadataSchema",
-    "scientificMetadataValid",
-    "comment",
-    "dataQualityMetrics",
-    "ownerGroup",
-    "accessGroups",
-    "instrumentGroup",
-];
-
-/// Properties of the v4 `CreateDatasetDto` (whitelist + forbid: anything
-/// else is a 400).
-pub const V4_PROPERTIES: &[&str] = &[
-    "pid",
-    "type",
-    "datasetName",
-    "principalInvestigators",
-    "startTime",
-    "endTime",
-    "creationLocation",
-    "dataFormat",
-    "sampleIds",
-    "instrumentIds",
-    "proposalIds",
-    "runNumber",
-    "owner",
-    "ownerEmail",
-    "orcidOfOwner",
-    "contactEmail",
-    "sourceFolder",
-    "sourceFolderHost",
-    "size",
-    "packedSize",
-    "numberOfFiles",
-    "numberOfFilesArchived",
-    "creationTime",
-    "validationStatus",
-    "keywords",
-    "description",
-    "classification",
-    "license",
-    "isPublished",
-    "techniques",
-    "sharedWith",
-    "relationships",
-    "datasetlifecycle",
-    "scientificMetadata",
-    "scientificMetadataSchema",
-    "scientificMetadataValid",
-    "comment",
-    "dataQualityMetrics",
-    "ownerGroup",
-    "accessGroups",
-    "instrumentGroup",
-    "inputDatasets",
-    "usedSoftware",
-    "jobParameters",
-    "jobLogData",
-];
-
-/// v3: fields the ingestor insists on before any upload (`ownerGroup` is
-/// checked apart: it may come from the config).
-pub(crate) const V3_REQUIRED: &[&str] = &[
-    "datasetName",
-    "principalInvestigator",
-    "creationLocation",
-    "owner",
-    "ownerEmail",
-    "contactEmail",
-    "sourceFolder",
-    "creationTime",
-];
-
-/// v4: what the backend requires (`type` is always set by the ingestor).
-/// `owner` is optional in `CreateDatasetDto` but required by the mongoose
-/// schema: without it the backend answers 500 "Something went wrong" after
-/// validation passed, which would look transient. Principal investigators
-/// and creation location are optional.
-const V4_REQUIRED: &[&str] = &[
-    "datasetName",
-    "owner",
-    "contactEmail",
-    "sourceFolder",
-    "creationTime",
-];
-
-/// v4 fields that are lists of strings.
-const V4_STRING_LISTS: &[&str] = &[
-    "principalInvestigators",
-    "proposalIds",
-    "sampleIds",
-    "instrumentIds",
-    "inputDatasets",
-    "usedSoftware",
-];
+/// Whether `field` is a v4 list of strings that v3 does not have under that
+/// name (the renamed four and the v4-only lists).
+fn v4_string_list(field: &str) -> bool {
+    scicat_evaluator::vocabulary::field(field).is_some_and(|f| {
+        f.v4 == Some(field)
+            && f.v3 != Some(field)
+            && (f.v3.is_some() || f.kind == FieldKind::TextList)
+    })
+}
 
 impl ApiVersion {
     pub fn name(self) -> &'static str {
@@ -281,12 +156,13 @@ fn to_v4(d: &mut Map<String, Value>, warnings: &mut Vec<String>) {
             d.insert(v4.into(), Value::Array(list));
         }
     }
-    for k in V4_STRING_LISTS {
-        if let Some(v) = d.get(*k)
+    let lists: Vec<String> = d.keys().filter(|k| v4_string_list(k)).cloned().collect();
+    for k in lists {
+        if let Some(v) = d.get(&k)
             && !v.is_array()
         {
             let list = string_list(v);
-            d.insert((*k).into(), Value::Array(list));
+            d.insert(k, Value::Array(list));
         }
     }
     if d.remove("version").is_some() {
@@ -330,12 +206,10 @@ pub fn type_problems(d: &Map<String, Value>, version: ApiVersion) -> Vec<String>
     let mut p = Vec::new();
     for (k, v) in d {
         let bad = match (version, k.as_str()) {
-            (_, "type") => (!v.is_string()).then_some("must be a string"),
-            (
-                ApiVersion::V3,
-                "principalInvestigator" | "sampleId" | "instrumentId" | "proposalId",
-            ) => (!v.is_string()).then_some("must be a string"),
-            (ApiVersion::V4, k) if V4_STRING_LISTS.contains(&k) => {
+            (ApiVersion::V3, k) if RENAMED.iter().any(|(v3, _)| *v3 == k) => {
+                (!v.is_string()).then_some("must be a string")
+            }
+            (ApiVersion::V4, k) if v4_string_list(k) => {
                 (!v.as_array().is_some_and(|a| a.iter().all(Value::is_string)))
                     .then_some("must be a list of strings")
             }

@@ -6,6 +6,8 @@
 use anyhow::{Result, bail};
 use serde_json::{Map, Value, json};
 
+use scicat_evaluator::vocabulary::{self, FieldKind};
+
 use crate::api::{self, ApiVersion};
 use crate::config::DatasetOptions;
 use crate::evaluate::Fields;
@@ -18,7 +20,7 @@ pub const DATASET_PROPERTIES: &[&str] = crate::api::V3_PROPERTIES;
 pub const REQUIRED: &[&str] = crate::api::V3_REQUIRED;
 
 /// Fields the v3 backend types as strings.
-const STRING_FIELDS: &[&str] = &["sampleId", "instrumentId", "proposalId", "runNumber"];
+const STRING_FIELDS: &[&str] = scicat_evaluator::vocabulary::V3_TEXT_FIELDS;
 
 fn is_empty(v: Option<&Value>) -> bool {
     match v {
@@ -227,25 +229,8 @@ pub fn check_dataset(d: &Map<String, Value>, version: ApiVersion) -> Vec<String>
         }
     }
     let required: &[&str] = match version {
-        ApiVersion::V3 => &[
-            "datasetName",
-            "principalInvestigator",
-            "creationLocation",
-            "owner",
-            "contactEmail",
-            "sourceFolder",
-            "creationTime",
-            "ownerGroup",
-        ],
-        ApiVersion::V4 => &[
-            "datasetName",
-            "owner",
-            "contactEmail",
-            "sourceFolder",
-            "creationTime",
-            "ownerGroup",
-            "type",
-        ],
+        ApiVersion::V3 => vocabulary::V3_BACKEND_REQUIRED,
+        ApiVersion::V4 => vocabulary::V4_BACKEND_REQUIRED,
     };
     for k in required.iter().copied() {
         if is_empty(d.get(k)) {
@@ -261,29 +246,25 @@ pub fn check_dataset(d: &Map<String, Value>, version: ApiVersion) -> Vec<String>
     }
     p.extend(api::type_problems(d, version));
     for (k, v) in d {
-        let bad = match k.as_str() {
-            "pid" | "datasetName" | "creationLocation" | "owner" | "sourceFolder"
-            | "ownerGroup" | "runNumber" | "description" | "orcidOfOwner" | "dataFormat"
-            | "sourceFolderHost" | "license" | "comment" | "instrumentGroup" => {
-                (!v.is_string()).then_some("must be a string")
-            }
-            "keywords" | "accessGroups" | "sharedWith" => {
-                (!v.as_array().is_some_and(|a| a.iter().all(Value::is_string)))
-                    .then_some("must be a list of strings")
-            }
-            "size" | "numberOfFiles" | "packedSize" | "numberOfFilesArchived" => {
-                (!(v.is_i64() || v.is_u64())).then_some("must be an integer")
-            }
-            "isPublished" => (!v.is_boolean()).then_some("must be a boolean"),
-            "scientificMetadata" => (!v.is_object()).then_some("must be an object"),
-            "techniques" | "relationships" => (!v.is_array()).then_some("must be a list"),
-            "creationTime" | "startTime" | "endTime" => {
+        // Fields named alike in both versions; `type_problems` checks the rest.
+        let kind = vocabulary::field(k)
+            .filter(|f| f.v3 == Some(k.as_str()) && f.v4 == Some(k.as_str()))
+            .map_or(FieldKind::Unchecked, |f| f.kind);
+        let bad = match kind {
+            FieldKind::Text => (!v.is_string()).then_some("must be a string"),
+            FieldKind::TextList => (!v.as_array().is_some_and(|a| a.iter().all(Value::is_string)))
+                .then_some("must be a list of strings"),
+            FieldKind::Integer => (!(v.is_i64() || v.is_u64())).then_some("must be an integer"),
+            FieldKind::Bool => (!v.is_boolean()).then_some("must be a boolean"),
+            FieldKind::Object => (!v.is_object()).then_some("must be an object"),
+            FieldKind::List => (!v.is_array()).then_some("must be a list"),
+            FieldKind::Date => {
                 (!v.as_str().is_some_and(iso_ok)).then_some("must be an ISO 8601 date")
             }
-            "ownerEmail" => (!v.as_str().is_some_and(email_ok)).then_some("must be an email"),
-            "contactEmail" => (!v.as_str().is_some_and(|s| s.split(';').all(email_ok)))
+            FieldKind::Email => (!v.as_str().is_some_and(email_ok)).then_some("must be an email"),
+            FieldKind::Emails => (!v.as_str().is_some_and(|s| s.split(';').all(email_ok)))
                 .then_some("must be one or more emails separated by ;"),
-            _ => None,
+            FieldKind::Unchecked => None,
         };
         if let Some(why) = bad {
             p.push(format!("{k} {why} (got {})", short(v)));

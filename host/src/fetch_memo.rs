@@ -1,6 +1,8 @@
-//! A memo in front of [`ScFetch`] for one data file's evaluation: schemas
-//! often read several fields of the same SciCat document (three `SC`
-//! variables on `proposals/<id>`), and each identical GET is asked once.
+//! SciCat reads for one data file's evaluation: [`ScicatReads`] (a lookup
+//! that also tells why SciCat failed and which API it speaks), and a memo in
+//! front of it: schemas often read several fields of the same SciCat
+//! document (three `SC` variables on `proposals/<id>`), and each identical
+//! GET is asked once.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -9,16 +11,33 @@ use serde_json::Value;
 
 use crate::evaluate::ScFetch;
 
+/// A SciCat lookup as one ingestion uses it: the evaluator only GETs
+/// ([`ScFetch`]); the run also needs to know whether SciCat itself failed
+/// and which dataset API it speaks.
+pub trait ScicatReads: ScFetch {
+    /// Why SciCat itself failed a read (unreachable, 5xx, the token
+    /// refused), once a request found that out: the run stops on it instead
+    /// of blaming the schema for the fields it could not fill.
+    fn failure(&self) -> Option<String> {
+        None
+    }
+    /// The dataset API this server was found to speak; `None` without a
+    /// server (the config's choice then decides).
+    fn api_version(&self) -> Option<crate::api::ApiVersion> {
+        None
+    }
+}
+
 /// Answers repeated GETs of the same url from the first answer. Failures are
 /// kept too: within one file a second try would only repeat the wait (the
 /// client has already retried) and the same warning.
 pub struct MemoFetch<'a> {
-    inner: &'a dyn ScFetch,
+    inner: &'a dyn ScicatReads,
     answers: RefCell<HashMap<String, Result<Value, String>>>,
 }
 
 impl<'a> MemoFetch<'a> {
-    pub fn new(inner: &'a dyn ScFetch) -> Self {
+    pub fn new(inner: &'a dyn ScicatReads) -> Self {
         MemoFetch {
             inner,
             answers: RefCell::new(HashMap::new()),
@@ -39,7 +58,9 @@ impl ScFetch for MemoFetch<'_> {
             .insert(url.to_string(), answer.clone());
         answer
     }
+}
 
+impl ScicatReads for MemoFetch<'_> {
     fn failure(&self) -> Option<String> {
         self.inner.failure()
     }
@@ -65,6 +86,7 @@ mod tests {
             }
         }
     }
+    impl ScicatReads for Counting {}
 
     #[test]
     fn identical_urls_are_fetched_once_and_answer_the_same() {

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 use crate::config::Config;
 use crate::dataset;
-use crate::evaluate::{self, Env, PluginHooks, ScFetch};
+use crate::evaluate::{self, Env, PluginHooks, ScFetch, ScicatReads};
 use crate::files;
 use crate::nexus::NexusFile;
 use crate::plugin::PluginHost;
@@ -125,13 +125,13 @@ pub fn connect(config: &Config) -> Result<Option<Client>> {
 pub fn build(
     config: &Config,
     schemas: &dyn SelectSchema,
-    sc: &dyn ScFetch,
+    sc: &dyn ScicatReads,
     plugins: &mut PluginHost,
     req: &Request,
 ) -> Result<Built> {
     // One file's evaluation asks SciCat for each distinct url once.
     let memo = crate::fetch_memo::MemoFetch::new(sc);
-    let sc: &dyn ScFetch = &memo;
+    let sc: &dyn ScicatReads = &memo;
     let fh = &config.ingestion.file_handling;
     let data_path = req.nexus_path.clone();
     let nexus = Arc::new(
@@ -185,7 +185,7 @@ pub fn build(
         let hooks: Option<&mut dyn PluginHooks> =
             plugin.as_mut().map(|p| p as &mut dyn PluginHooks);
         let mut env = Env {
-            nexus: &nexus,
+            nexus: &*nexus,
             scicat: sc,
             plugin: hooks,
         };
@@ -365,7 +365,7 @@ pub(crate) fn ingest_one(
         );
     }
     let reads = client.map(|c| FileReads::with_cache(c, lookups));
-    let sc: &dyn ScFetch = match &reads {
+    let sc: &dyn ScicatReads = match &reads {
         Some(r) => r,
         None => &NoScicat,
     };

@@ -23,6 +23,7 @@ pub mod ingest;
 pub mod logging;
 pub mod lookup_cache;
 pub mod nexus;
+pub mod nexus_view;
 pub mod online;
 pub mod plugin;
 pub mod schema;

@@ -17,124 +17,13 @@ use hdf5_sys::h5t::{
     H5T_order_t, H5T_str_t, H5Tget_order, H5Tget_size, H5Tget_strpad, H5Tis_variable_str,
     H5Treclaim,
 };
-use serde_json::Value;
 
 /// A failure reading the file: one line, fit for the variable-failure warning.
 pub type NxResult<T> = Result<T, String>;
 
-/// The element type of a dataset or attribute as plugins and `inspect` see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ElemType {
-    String,
-    Integer,
-    Float,
-    Bool,
-    /// Anything else (compound, enum, reference, ...): listed, not readable.
-    Other(String),
-}
-
-impl ElemType {
-    pub fn name(&self) -> &str {
-        match self {
-            ElemType::String => "string",
-            ElemType::Integer => "integer",
-            ElemType::Float => "float",
-            ElemType::Bool => "bool",
-            ElemType::Other(s) => s,
-        }
-    }
-}
-
-/// Values read from the file, flattened in row-major order.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Data {
-    Strings(Vec<String>),
-    Ints(Vec<i64>),
-    Floats(Vec<f64>),
-    Bools(Vec<bool>),
-}
-
-impl Data {
-    pub fn len(&self) -> usize {
-        match self {
-            Data::Strings(v) => v.len(),
-            Data::Ints(v) => v.len(),
-            Data::Floats(v) => v.len(),
-            Data::Bools(v) => v.len(),
-        }
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    fn json_at(&self, i: usize) -> Value {
-        match self {
-            Data::Strings(v) => Value::String(v[i].clone()),
-            Data::Ints(v) => Value::from(v[i]),
-            Data::Floats(v) => serde_json::Number::from_f64(v[i])
-                .map(Value::Number)
-                .unwrap_or(Value::Null),
-            Data::Bools(v) => Value::Bool(v[i]),
-        }
-    }
-}
-
-/// An n-dimensional array of values (a scalar has an empty shape).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Array {
-    pub data: Data,
-    pub shape: Vec<usize>,
-}
-
-impl Array {
-    /// JSON form: a scalar or 1-element array becomes a scalar unless
-    /// `keep_array`; larger arrays nest by shape.
-    pub fn to_json(&self, keep_array: bool) -> Value {
-        let n = self.data.len();
-        if n == 1 && !keep_array {
-            return self.data.json_at(0);
-        }
-        if self.shape.len() <= 1 || n == 0 {
-            return Value::Array((0..n).map(|i| self.data.json_at(i)).collect());
-        }
-        let mut offset = 0;
-        self.nest(0, &mut offset)
-    }
-
-    /// All values as one flat JSON list, whatever the shape.
-    pub fn to_flat_json(&self) -> Value {
-        Value::Array((0..self.data.len()).map(|i| self.data.json_at(i)).collect())
-    }
-
-    fn nest(&self, dim: usize, offset: &mut usize) -> Value {
-        if dim + 1 == self.shape.len() {
-            let v = (0..self.shape[dim])
-                .map(|i| self.data.json_at(*offset + i))
-                .collect();
-            *offset += self.shape[dim];
-            return Value::Array(v);
-        }
-        Value::Array(
-            (0..self.shape[dim])
-                .map(|_| self.nest(dim + 1, offset))
-                .collect(),
-        )
-    }
-}
-
-/// What a child of a group is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Group,
-    Dataset,
-    Other,
-}
-
-/// Type and shape of a dataset.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DatasetInfo {
-    pub elem: ElemType,
-    pub shape: Vec<usize>,
-}
+// The value types live with the evaluator, which reads them through
+// `scicat_evaluator::data::DataFile` (implemented in `nexus_view`).
+pub use scicat_evaluator::data::{Array, Data, DatasetInfo, ElemType, Kind};
 
 /// An open, read-only NeXus file.
 pub struct NexusFile {
@@ -837,25 +726,5 @@ fn read_strings(
                 String::from_utf8_lossy(b).into_owned()
             })
             .collect())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn arrays_become_json_by_shape() {
-        let a = Array {
-            data: Data::Ints(vec![1, 2, 3, 4, 5, 6]),
-            shape: vec![2, 3],
-        };
-        assert_eq!(a.to_json(false), serde_json::json!([[1, 2, 3], [4, 5, 6]]));
-        let one = Array {
-            data: Data::Floats(vec![2.5]),
-            shape: vec![1],
-        };
-        assert_eq!(one.to_json(false), serde_json::json!(2.5));
-        assert_eq!(one.to_json(true), serde_json::json!([2.5]));
     }
 }

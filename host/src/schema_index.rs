@@ -12,7 +12,7 @@ use anyhow::{Result, anyhow};
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 
-use crate::schema::{self, Diagnostic, Schema, SchemaSet, Selector, Severity};
+use crate::schema::{self, Code, Diagnostic, Schema, SchemaSet, Selector, Severity};
 
 /// Picks the schema for a data file: the first (in order) whose selector
 /// matches, else the fallback. `plugin_select` answers plugin selectors.
@@ -62,7 +62,7 @@ impl Entry {
                 if let Err(reason) = &loaded {
                     schema::diag(
                         &mut diags,
-                        "load",
+                        Code::Load,
                         Severity::Error,
                         &self.file,
                         "",
@@ -201,7 +201,7 @@ impl SelectSchema for LazySchemas {
 fn skipped(diags: &mut Vec<Diagnostic>, file: &Path, what: &str, reason: String) {
     schema::diag(
         diags,
-        "load",
+        Code::Load,
         Severity::Error,
         file,
         "",
@@ -216,12 +216,12 @@ fn duplicate(diags: &mut Vec<Diagnostic>, id: &str, first: &Path, other: &Path) 
         first.display(),
         first.display()
     );
-    schema::diag(diags, "duplicate-id", Severity::Error, other, "id", msg);
+    schema::diag(diags, Code::DuplicateId, Severity::Error, other, "id", msg);
     let msg = format!(
         "duplicate schema id {id:?}: also in {} (this one is used)",
         other.display()
     );
-    schema::diag(diags, "duplicate-id", Severity::Error, first, "id", msg);
+    schema::diag(diags, Code::DuplicateId, Severity::Error, first, "id", msg);
 }
 
 /// The head of a schema file. JSON is skimmed (the other keys are checked

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::api::{ApiChoice, ApiVersion};
 use crate::config::{ApiEndpoints, ScicatOptions, Secret};
-use crate::evaluate::ScFetch;
+use crate::evaluate::{ScFetch, ScicatReads};
 
 /// A failed SciCat request. The variants keep apart what matters for
 /// exactly-once: a request that never left (safe to send again) and one that
@@ -945,7 +945,7 @@ impl<'a> FileReads<'a> {
     }
 }
 
-impl ScFetch for FileReads<'_> {
+impl ScicatReads for FileReads<'_> {
     fn api_version(&self) -> Option<ApiVersion> {
         Some(self.client.api)
     }
@@ -956,7 +956,9 @@ impl ScFetch for FileReads<'_> {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
+}
 
+impl ScFetch for FileReads<'_> {
     fn get_json(&self, url: &str) -> Result<Value, String> {
         let shared = self
             .shared
@@ -1017,6 +1019,8 @@ impl ScFetch for NoScicat {
         Err(format!("cannot GET {url}: scicat.host is not configured"))
     }
 }
+
+impl ScicatReads for NoScicat {}
 
 /// The `/api/v4` base: `host_v4` when set, else `base` with its `/api/v3`
 /// replaced (`None` when it has none).

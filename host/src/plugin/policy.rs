@@ -21,18 +21,7 @@ pub fn odd_name(d: &Map<String, Value>) -> Option<&str> {
 }
 
 /// Fields a transform may not add, change or remove without a grant.
-pub const PROTECTED: &[&str] = &[
-    "pid",
-    "ownerGroup",
-    "accessGroups",
-    "sharedWith",
-    "isPublished",
-    "instrumentGroup",
-    "sourceFolder",
-    "sourceFolderHost",
-    "size",
-    "numberOfFiles",
-];
+pub use scicat_evaluator::vocabulary::PROTECTED;
 
 /// The protected fields `after` differs from `before` in, that `granted`
 /// does not list (empty: the transform keeps the policy).

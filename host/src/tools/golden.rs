@@ -12,7 +12,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Map, Value, json};
 
 use crate::config::Config;
-use crate::evaluate::ScFetch;
+use crate::evaluate::{ScFetch, ScicatReads};
 use crate::ingest::{self, Request};
 use crate::plugin::PluginHost;
 use crate::schema::{self, SchemaSet};
@@ -139,6 +139,8 @@ fn decoded(s: &str) -> String {
         .decode_utf8_lossy()
         .into_owned()
 }
+
+impl ScicatReads for Recorded<'_> {}
 
 impl ScFetch for Recorded<'_> {
     fn get_json(&self, url: &str) -> Result<Value, String> {

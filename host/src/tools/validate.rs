@@ -15,7 +15,9 @@ use serde_json::{Map, Value, json};
 use crate::api::{self, ApiChoice, ApiVersion};
 use crate::config::Config;
 use crate::evaluate::{BUILTINS, references};
-use crate::schema::{self, Diagnostic, PluginRef, SchemaSet, SelOp, Selector, Severity, Source};
+use crate::schema::{
+    self, Code, Diagnostic, PluginRef, SchemaSet, SelOp, Selector, Severity, Source,
+};
 
 /// What to validate and how.
 #[derive(Debug, Default)]
@@ -51,11 +53,11 @@ impl Report {
 
 /// Classes that the ingestor tolerates at run time (with a warning) but that
 /// are mistakes all the same.
-const PROMOTED: &[&str] = &["operator", "field-type"];
+const PROMOTED: &[Code] = &[Code::Operator, Code::FieldType];
 
 fn push(
     diags: &mut Vec<Diagnostic>,
-    code: &'static str,
+    code: Code,
     severity: Severity,
     file: &Path,
     key: &str,
@@ -76,7 +78,7 @@ pub fn validate(opts: &Options) -> Result<Report> {
         if !schema::is_schema_file_name(&name) {
             push(
                 &mut report.diagnostics,
-                "file-name",
+                Code::FileName,
                 Severity::Warning,
                 f,
                 "",
@@ -174,7 +176,7 @@ fn check_references(s: &schema::Schema, diags: &mut Vec<Diagnostic>) {
                         suggest(&r, all.iter().copied().chain(BUILTINS.iter().copied()))
                     )
                 };
-                push(diags, "reference", Severity::Error, &s.file, &key, msg);
+                push(diags, Code::Reference, Severity::Error, &s.file, &key, msg);
             }
         }
         known.insert(name);
@@ -194,7 +196,7 @@ fn check_references(s: &schema::Schema, diags: &mut Vec<Diagnostic>) {
         {
             push(
                 diags,
-                "reference",
+                Code::Reference,
                 Severity::Warning,
                 &s.file,
                 &format!("schema.{label}.value"),
@@ -207,7 +209,7 @@ fn check_references(s: &schema::Schema, diags: &mut Vec<Diagnostic>) {
             if !known.contains(r.as_str()) {
                 push(
                     diags,
-                    "reference",
+                    Code::Reference,
                     Severity::Error,
                     &s.file,
                     &format!("schema.{label}.value"),
@@ -223,7 +225,7 @@ fn check_references(s: &schema::Schema, diags: &mut Vec<Diagnostic>) {
         if !used.contains(name) {
             push(
                 diags,
-                "unused",
+                Code::Unused,
                 Severity::Warning,
                 &s.file,
                 &format!("variables.{name}"),
@@ -259,7 +261,7 @@ fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> String 
 }
 
 /// Fields the ingestor sets itself, whatever the schema says.
-const SET_BY_INGESTOR: &[&str] = &["size", "numberOfFiles", "isPublished", "scientificMetadata"];
+const SET_BY_INGESTOR: &[&str] = scicat_evaluator::vocabulary::SET_BY_THE_INGESTOR;
 
 fn check_fields(
     s: &schema::Schema,
@@ -279,7 +281,7 @@ fn check_fields(
                 if !api::known_field(m) {
                     push(
                         diags,
-                        "machine-name",
+                        Code::MachineName,
                         Severity::Error,
                         &s.file,
                         &key,
@@ -291,7 +293,7 @@ fn check_fields(
                 } else if SET_BY_INGESTOR.contains(&m) {
                     push(
                         diags,
-                        "machine-name",
+                        Code::MachineName,
                         Severity::Warning,
                         &s.file,
                         &key,
@@ -304,7 +306,7 @@ fn check_fields(
                 if m.is_empty() || m.contains('.') || m.starts_with('$') {
                     push(
                         diags,
-                        "machine-name",
+                        Code::MachineName,
                         Severity::Error,
                         &s.file,
                         &key,
@@ -342,7 +344,7 @@ fn check_fields(
             ("ownerGroup", None) => {
                 push(
                     diags,
-                    "required",
+                    Code::Required,
                     Severity::Warning,
                     &s.file,
                     "schema",
@@ -365,7 +367,7 @@ fn check_fields(
         };
         push(
             diags,
-            "required",
+            Code::Required,
             sev,
             &s.file,
             "schema",
@@ -421,7 +423,7 @@ fn check_hidden(sorted: &[schema::Schema], diags: &mut Vec<Diagnostic>) {
         {
             push(
                 diags,
-                "hidden",
+                Code::Hidden,
                 Severity::Error,
                 &later.file,
                 "selector",
@@ -447,7 +449,7 @@ fn check_plugin(s: &schema::Schema, opts: &Options, diags: &mut Vec<Diagnostic>)
     if !path.is_file() {
         push(
             diags,
-            "plugin",
+            Code::Plugin,
             Severity::Error,
             &s.file,
             "plugin.path",
@@ -468,7 +470,7 @@ fn check_plugin(s: &schema::Schema, opts: &Options, diags: &mut Vec<Diagnostic>)
         Err(e) => {
             push(
                 diags,
-                "plugin",
+                Code::Plugin,
                 Severity::Error,
                 &s.file,
                 "plugin.path",
@@ -478,7 +480,14 @@ fn check_plugin(s: &schema::Schema, opts: &Options, diags: &mut Vec<Diagnostic>)
         }
     };
     for problem in info.check_schema(s) {
-        push(diags, "plugin", Severity::Error, &s.file, "plugin", problem);
+        push(
+            diags,
+            Code::Plugin,
+            Severity::Error,
+            &s.file,
+            "plugin",
+            problem,
+        );
     }
     info.implements(crate::plugin::Hook::Transform)
 }
@@ -505,7 +514,7 @@ fn check_against(s: &schema::Schema, url: &str, opts: &Options, diags: &mut Vec<
     let mut config = opts.config.clone().unwrap_or_default();
     config.scicat.host = url.to_string();
     let mut fail = |key: &str, msg: String| {
-        push(diags, "against", Severity::Error, &s.file, key, msg);
+        push(diags, Code::Against, Severity::Error, &s.file, key, msg);
     };
     let mut client = match crate::scicat::Client::new(&config.scicat) {
         Ok(c) => c,
