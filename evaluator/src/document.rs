@@ -111,6 +111,11 @@ mod tests {
             parse_document(Path::new("s.yaml"), yaml).unwrap(),
             serde_json::json!({"id": "x", "order": 1})
         );
+        // A YAML flow mapping is not JSON: a .yml name decides.
+        assert_eq!(
+            parse_document(Path::new("s.yml"), "{a: 1}").unwrap(),
+            serde_json::json!({"a": 1})
+        );
         // No telling extension and not JSON-looking: YAML.
         assert_eq!(
             parse_document(Path::new("s.imsc"), yaml).unwrap(),
