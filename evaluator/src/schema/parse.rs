@@ -344,8 +344,11 @@ mod tests {
         ));
     }
 
+    /// A finding's code, severity and key.
+    type Finding = (Code, Severity, String);
+
     /// The code, severity and key of each finding, in order.
-    fn findings(doc: &Value) -> (Result<Schema, String>, Vec<(Code, Severity, String)>) {
+    fn findings(doc: &Value) -> (Result<Schema, String>, Vec<Finding>) {
         let mut diags = Vec::new();
         let s = from_value(doc, Path::new("/s/t.imsc.json"), &mut diags);
         let found = diags
