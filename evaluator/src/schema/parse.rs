@@ -403,6 +403,12 @@ mod tests {
         let (s, found) = findings(&with("plugin", json!({"path": "p.wasm", "may_set": [1]})));
         assert_eq!(s.unwrap().plugin.unwrap().may_set, Vec::<String>::new());
         assert_eq!(found, [(Code::WrongType, Error, "plugin.may_set".into())]);
+        // Protected fields are granted without a word.
+        let (_, found) = findings(&with(
+            "plugin",
+            json!({"path": "p.wasm", "may_set": ["ownerGroup", "pid"]}),
+        ));
+        assert!(found.is_empty(), "{found:?}");
         let (s, found) = findings(&with("plugin", json!("q.wasm")));
         assert_eq!(s.unwrap().plugin.unwrap().path, Path::new("/s/q.wasm"));
         assert!(found.is_empty());
