@@ -180,4 +180,41 @@ mod tests {
         assert_eq!(one.to_json(false), serde_json::json!(2.5));
         assert_eq!(one.to_json(true), serde_json::json!([2.5]));
     }
+
+    #[test]
+    fn scalars_and_flat_lists() {
+        let scalar = Array {
+            data: Data::Strings(vec!["x".into()]),
+            shape: vec![],
+        };
+        assert_eq!(scalar.to_json(false), serde_json::json!("x"));
+        assert_eq!(scalar.to_json(true), serde_json::json!(["x"]));
+        let grid = Array {
+            data: Data::Bools(vec![true, false, true, true]),
+            shape: vec![2, 2],
+        };
+        assert_eq!(
+            grid.to_flat_json(),
+            serde_json::json!([true, false, true, true])
+        );
+        assert_eq!(grid.data.len(), 4);
+        assert!(!grid.data.is_empty());
+        let nan = Data::Floats(vec![f64::NAN]);
+        assert_eq!(nan.json_at(0), serde_json::Value::Null);
+    }
+
+    #[test]
+    fn element_type_names() {
+        let names: Vec<String> = [
+            ElemType::String,
+            ElemType::Integer,
+            ElemType::Float,
+            ElemType::Bool,
+            ElemType::Other("compound".into()),
+        ]
+        .iter()
+        .map(|t| t.name().to_string())
+        .collect();
+        assert_eq!(names, ["string", "integer", "float", "bool", "compound"]);
+    }
 }

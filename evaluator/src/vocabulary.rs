@@ -301,6 +301,19 @@ mod tests {
             ]
         );
         assert_eq!(
+            V3_BACKEND_REQUIRED,
+            [
+                "datasetName",
+                "principalInvestigator",
+                "creationLocation",
+                "owner",
+                "contactEmail",
+                "sourceFolder",
+                "creationTime",
+                "ownerGroup"
+            ]
+        );
+        assert_eq!(
             V4_BACKEND_REQUIRED,
             [
                 "type",

@@ -237,6 +237,7 @@ fn fields_render_high_level_and_scientific_metadata() {
             "name": {"field_type": "high_level", "machine_name": "datasetName", "value": "<title>", "type": "string"},
             "t": {"field_type": "scientific_metadata", "machine_name": "temperature", "value": "<temps>", "type": "float[]"},
             "t_mk": {"field_type": "scientific_metadata", "machine_name": "t_mk", "human_name": "T", "value": "<temps>", "type": "float[]", "unit": "mK"},
+            "t_blank": {"field_type": "scientific_metadata", "machine_name": "t_blank", "human_name": "", "value": "<temps>", "type": "float[]", "unit": ""},
             "who": {"field_type": "high_level", "machine_name": "owner", "value": "<gone>", "type": "string"},
             "odd": {"field_type": "low_level", "machine_name": "x", "value": "1", "type": "string"}
         }),
@@ -251,6 +252,11 @@ fn fields_render_high_level_and_scientific_metadata() {
     assert_eq!(
         fields.scientific["t_mk"],
         json!({"value": [290.0, 291.5], "unit": "mK", "human_name": "T", "type": "float[]"})
+    );
+    // Blank unit and human name: the value's unit and the machine name.
+    assert_eq!(
+        fields.scientific["t_blank"],
+        json!({"value": [290.0, 291.5], "unit": "K", "human_name": "t_blank", "type": "float[]"})
     );
     assert_eq!(fields.ignored, ["odd"]);
     assert_eq!(
@@ -283,6 +289,13 @@ fn values_not_as_in_the_file_are_reported() {
         "1 string with bytes that are not UTF-8, sent with U+FFFD in their place"
     );
     assert_eq!(problems.len(), 2);
+    assert_eq!(
+        evaluate::describe_read_problems(&evaluate::read_problems(&s, &vars)),
+        "2 variables read with a problem (the value is still sent): \
+         bad ({\"source\":\"NXS\",\"path\":\"/entry/bad\",\"value_type\":\"list\"}): 1 NaN or infinite number sent as null; \
+         mangled ({\"source\":\"NXS\",\"path\":\"/entry/mangled\",\"value_type\":\"string\"}): \
+         1 string with bytes that are not UTF-8, sent with U+FFFD in their place"
+    );
 }
 
 #[test]

@@ -228,6 +228,10 @@ mod tests {
             Operator::parse(Some("frobnicate")),
             Operator::Unknown("frobnicate".into())
         );
+        assert_eq!(
+            Operator::parse(Some("plugin:")),
+            Operator::Unknown("plugin:".into())
+        );
     }
 
     fn op(o: Operator, v: Value) -> Result<Value, EvalError> {
@@ -270,6 +274,11 @@ mod tests {
             json!("A B, C")
         );
         assert!(op(Operator::JoinWithSpace, json!(3)).is_err());
+        // A list written as text.
+        assert_eq!(
+            op(Operator::JoinWithSpace, json!("[\"A\", 2]")).unwrap(),
+            json!("A, 2")
+        );
         assert_eq!(
             op(Operator::Dirname, json!("/a/b/c.h5")).unwrap(),
             json!("/a/b")

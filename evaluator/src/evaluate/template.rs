@@ -149,7 +149,10 @@ mod tests {
             json!("T: calibration <run> 2")
         );
         let e = render(&json!("x <missing> y"), &vs).unwrap_err();
-        assert!(e.to_string().contains("<missing>"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "unresolved reference <missing> in \"x <missing> y\""
+        );
         assert!(render(&json!("<missing>"), &vs).is_err());
         // Not a reference: no closing bracket.
         assert_eq!(render(&json!("a < b"), &vs).unwrap().value, json!("a < b"));
@@ -174,5 +177,14 @@ mod tests {
         );
         assert_eq!(render(&json!(["<x>", "<y>"]), &vs).unwrap().unit, "m");
         assert_eq!(render(&json!(["<x>", "<z>"]), &vs).unwrap().unit, "");
+    }
+
+    #[test]
+    fn references_in_order_keys_included() {
+        assert_eq!(
+            references(&json!({"<k>": ["<a> and <b>", {"x": "<c>"}], "n": 3})),
+            ["k", "a", "b", "c"]
+        );
+        assert!(references(&json!(42)).is_empty());
     }
 }

@@ -223,6 +223,15 @@ mod tests {
         assert_eq!(convert(json!(3.7), "integer").unwrap(), json!(3));
         assert!(convert(json!("abc"), "integer").is_err());
         assert_eq!(
+            convert(json!(1e19), "integer").unwrap_err().to_string(),
+            "1e+19 does not fit an integer"
+        );
+        assert_eq!(convert(json!("[1, 2]"), "list").unwrap(), json!([1, 2]));
+        assert_eq!(
+            convert(json!("[1, 2]"), "integer[]").unwrap(),
+            json!([1, 2])
+        );
+        assert_eq!(
             convert(json!(["1", 2]), "integer[]").unwrap(),
             json!([1, 2])
         );

@@ -343,4 +343,191 @@ mod tests {
             }
         ));
     }
+
+    /// A finding's code, severity and key.
+    type Finding = (Code, Severity, String);
+
+    /// The code, severity and key of each finding, in order.
+    fn findings(doc: &Value) -> (Result<Schema, String>, Vec<Finding>) {
+        let mut diags = Vec::new();
+        let s = from_value(doc, Path::new("/s/t.imsc.json"), &mut diags);
+        let found = diags
+            .into_iter()
+            .map(|d| (d.code, d.severity, d.key))
+            .collect();
+        (s, found)
+    }
+
+    fn with(key: &str, v: Value) -> Value {
+        let mut d = minimal("i", "n", 1, "*");
+        d[key] = v;
+        d
+    }
+
+    #[test]
+    fn plugin_and_sample_attachment_are_read_key_by_key() {
+        let mut d = with(
+            "plugin",
+            json!({"path": "p.wasm", "config": {"a": 1}, "may_set": ["ownerGroup", "datasetName"], "extra": 1}),
+        );
+        d["sample_attachment"] = json!({"query_sample_name": true, "sample_name_path": "/s",
+                                        "proposal_id_path": "/p", "bad": 1});
+        let (s, found) = findings(&d);
+        let s = s.unwrap();
+        assert_eq!(
+            s.plugin,
+            Some(PluginRef {
+                path: "/s/p.wasm".into(),
+                config: json!({"a": 1}),
+                may_set: vec!["ownerGroup".into(), "datasetName".into()],
+            })
+        );
+        assert_eq!(
+            s.sample_attachment,
+            SampleAttachment {
+                query_sample_name: true,
+                sample_name_path: "/s".into(),
+                proposal_id_path: "/p".into(),
+            }
+        );
+        use Severity::*;
+        assert_eq!(
+            found,
+            [
+                (Code::UnknownKey, Warning, "sample_attachment.bad".into()),
+                (Code::UnknownKey, Warning, "plugin.extra".into()),
+                // datasetName is not protected: granting it is pointless.
+                (Code::Plugin, Warning, "plugin.may_set".into()),
+            ]
+        );
+        let (s, found) = findings(&with("plugin", json!({"path": "p.wasm", "may_set": [1]})));
+        assert_eq!(s.unwrap().plugin.unwrap().may_set, Vec::<String>::new());
+        assert_eq!(found, [(Code::WrongType, Error, "plugin.may_set".into())]);
+        // Protected fields are granted without a word.
+        let (_, found) = findings(&with(
+            "plugin",
+            json!({"path": "p.wasm", "may_set": ["ownerGroup", "pid"]}),
+        ));
+        assert!(found.is_empty(), "{found:?}");
+        let (s, found) = findings(&with("plugin", json!("q.wasm")));
+        assert_eq!(s.unwrap().plugin.unwrap().path, Path::new("/s/q.wasm"));
+        assert!(found.is_empty());
+    }
+
+    #[test]
+    fn using_a_plugin_without_naming_one_is_an_error() {
+        let uses = [
+            with("selector", json!("plugin")),
+            with("selector", json!({"source": "plugin"})),
+            with("selector", json!({"or": ["filename:contains:x", "plugin"]})),
+            with(
+                "variables",
+                json!({"v": {"source": "PLUGIN", "value_type": "string"}}),
+            ),
+            with(
+                "variables",
+                json!({"v": {"source": "VALUE", "value": "x", "operator": "plugin:op", "value_type": "string"}}),
+            ),
+        ];
+        for d in &uses {
+            let (s, found) = findings(d);
+            assert!(s.is_ok());
+            assert_eq!(
+                found,
+                [(Code::Plugin, Severity::Error, "plugin".into())],
+                "{d}"
+            );
+            let mut named = d.clone();
+            named["plugin"] = json!("p.wasm");
+            assert_eq!(findings(&named).1, [], "{named}");
+        }
+        assert!(
+            findings(&minimal("i", "n", 1, "filename:contains:x"))
+                .1
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn head_checks() {
+        let (s, _) = findings(&with("order", json!(2.0)));
+        assert_eq!(s.unwrap().order, 2);
+        // Beyond f64's integers: read as an integer, not through a float.
+        let (s, _) = findings(&with("order", json!(9007199254740993_i64)));
+        assert_eq!(s.unwrap().order, 9007199254740993);
+        assert_eq!(
+            findings(&with("order", json!(2.5))).0.unwrap_err(),
+            "`order` must be an integer, not 2.5"
+        );
+        assert_eq!(
+            findings(&with("id", json!(""))).0.unwrap_err(),
+            "`id` must be a non-empty string, not \"\""
+        );
+        let long = "x".repeat(100);
+        assert_eq!(
+            findings(&with("id", json!([long]))).0.unwrap_err(),
+            format!(
+                "`id` must be a non-empty string, not [\"{}...",
+                "x".repeat(55)
+            )
+        );
+        // Exactly 60 characters: quoted whole.
+        let sixty = "x".repeat(56);
+        assert_eq!(
+            findings(&with("id", json!([sixty]))).0.unwrap_err(),
+            format!("`id` must be a non-empty string, not [\"{sixty}\"]")
+        );
+        assert_eq!(
+            findings(&with("id", json!(["short"]))).0.unwrap_err(),
+            "`id` must be a non-empty string, not [\"short\"]"
+        );
+    }
+
+    #[test]
+    fn variable_and_field_findings() {
+        let mut d = minimal("i", "n", 1, "*");
+        d["variables"] = json!({
+            "nxs": {"source": "NXS", "path": "", "value_type": "string"},
+            "sc": {"source": "SC", "url": "", "value_type": "string"},
+            "get": {"source": "VALUE", "value": "<x>", "operator": "getitem", "value_type": "dict"},
+            "get_ok": {"source": "VALUE", "value": "<x>", "operator": "getitem", "field": 0, "value_type": "dict"},
+            "rep": {"source": "VALUE", "value": "x", "operator": "str-replace", "pattern": "a", "value_type": "string"},
+            "rep_ok": {"source": "VALUE", "value": "x", "operator": "str-replace", "pattern": "a", "replacement": "b", "value_type": "string"},
+            "typeless": {"source": "VALUE", "value": "x", "colour": 1},
+            "odd_type": {"source": "VALUE", "value": "x", "value_type": "complex"},
+            "ok": {"source": "NXS", "path": "/a", "value_type": "string", "unit": "K"}
+        });
+        d["schema"] = json!({
+            "good": {"field_type": "high_level", "machine_name": "datasetName", "value": "x", "type": "string"},
+            "low": {"field_type": "low_level", "machine_name": "m", "value": "x", "type": "string"},
+            "nameless": {"field_type": "high_level", "value": "x", "type": "string"},
+            "odd": {"field_type": "scientific_metadata", "machine_name": "o", "value": "x", "type": "complex", "colour": 1},
+            "valueless": {"field_type": "scientific_metadata", "machine_name": "v", "type": "string"}
+        });
+        let (s, found) = findings(&d);
+        let s = s.unwrap();
+        use Severity::*;
+        let k = |s: &str| s.to_string();
+        assert_eq!(
+            found,
+            [
+                (Code::Variable, Error, k("variables.nxs")),
+                (Code::Variable, Error, k("variables.sc")),
+                (Code::OperatorArgs, Error, k("variables.get.field")),
+                (Code::OperatorArgs, Warning, k("variables.rep")),
+                (Code::ValueType, Error, k("variables.typeless.value_type")),
+                (Code::UnknownKey, Warning, k("variables.typeless.colour")),
+                (Code::ValueType, Error, k("variables.odd_type.value_type")),
+                (Code::FieldType, Warning, k("schema.low.field_type")),
+                (Code::Field, Error, k("schema.nameless.machine_name")),
+                (Code::ValueType, Error, k("schema.odd.type")),
+                (Code::UnknownKey, Warning, k("schema.odd.colour")),
+                (Code::Field, Error, k("schema.valueless.value")),
+            ]
+        );
+        assert_eq!(s.variables.len(), 9);
+        assert_eq!(s.variables[8].1.unit.as_deref(), Some("K"));
+        let labels: Vec<&str> = s.fields.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(labels, ["good", "low", "odd"]);
+    }
 }

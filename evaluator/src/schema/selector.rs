@@ -245,7 +245,41 @@ mod tests {
         ] {
             let s = sel(bad.clone());
             assert!(matches!(s, Selector::Invalid(_)), "{bad} gave {s:?}");
+            assert!(!s.uses_plugin());
             assert!(!m(&s, "filename:contains:x"));
         }
+    }
+
+    #[test]
+    fn malformed_selectors_say_why() {
+        let why = |v: Value| match sel(v) {
+            Selector::Invalid(reason) => reason,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            why(json!({"or": "filename:contains:x"})),
+            "`or` must hold a list of selectors"
+        );
+        assert_eq!(
+            why(json!({"or": [], "xor": []})),
+            "unknown key `xor` next to `or`/`and` in a selector"
+        );
+    }
+
+    #[test]
+    fn the_plugin_selector() {
+        for s in [
+            sel(json!("plugin")),
+            sel(json!({"source": "plugin"})),
+            sel(json!({"and": ["filename:contains:x", "plugin"]})),
+        ] {
+            assert!(s.uses_plugin(), "{s:?}");
+        }
+        assert_eq!(sel(json!("plugin")), Selector::Plugin);
+        assert!(!sel(json!("filename:contains:plugin")).uses_plugin());
+        let s = sel(json!({"and": ["filename:contains:x", "plugin"]}));
+        assert!(s.matches("/x", &mut || true));
+        assert!(!s.matches("/x", &mut || false));
+        assert_eq!(describe_selector(&s), "and(contains \"x\", plugin)");
     }
 }
