@@ -140,16 +140,7 @@ fn numbers_or_number<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec
     }
 }
 
-pub(crate) fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
-}
+pub(crate) use scicat_evaluator::evaluate::kind_of;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -443,48 +434,8 @@ pub struct Loaded {
 /// Parses a JSON or YAML document, naming the file and the line and column
 /// of a syntax error.
 pub fn parse_document(path: &Path, text: &str) -> Result<Value> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let yaml = ext == "yml" || ext == "yaml";
-    if yaml {
-        parse_yaml(path, text)
-    } else {
-        match serde_json::from_str::<Value>(text) {
-            Ok(v) => Ok(v),
-            Err(e) if ext == "json" || text.trim_start().starts_with(['{', '[']) => Err(anyhow!(
-                "{}: invalid JSON at line {}, column {}: {}",
-                path.display(),
-                e.line(),
-                e.column(),
-                strip_position(&e.to_string())
-            )),
-            Err(_) => parse_yaml(path, text),
-        }
-    }
-}
-
-fn parse_yaml(path: &Path, text: &str) -> Result<Value> {
-    serde_yaml_ng::from_str::<Value>(text).map_err(|e| match e.location() {
-        Some(loc) => anyhow!(
-            "{}: invalid YAML at line {}, column {}: {}",
-            path.display(),
-            loc.line(),
-            loc.column(),
-            strip_position(&e.to_string())
-        ),
-        None => anyhow!("{}: invalid YAML: {e}", path.display()),
-    })
-}
-
-/// serde's messages end with " at line X column Y"; we print that ourselves.
-fn strip_position(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg.to_string(),
-    }
+    scicat_evaluator::document::parse_document(path, text)
+        .map_err(|e| anyhow!("{}: {e}", path.display()))
 }
 
 /// Reads the config file, applies the overrides and the environment.
