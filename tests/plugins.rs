@@ -668,19 +668,24 @@ fn describe_reports_what_each_plugin_offers() {
     let stats = plugin::describe(&wasm("array-stats"), &o).unwrap();
     assert_eq!(stats.name, "array-stats");
     assert_eq!(stats.wit_version, "0.2.0");
-    assert_eq!(stats.hooks, ["variables", "operators"]);
+    assert_eq!(stats.hooks, [Hook::Variables, Hook::Operators]);
     assert_eq!(stats.variables, ["mean", "min", "max", "count"]);
     assert_eq!(stats.operators, ["mean", "min", "max"]);
     assert!(stats.implements(Hook::Variables) && !stats.implements(Hook::Select));
 
     let select = plugin::describe(&wasm("instrument-select"), &o).unwrap();
-    assert_eq!(select.hooks, ["select", "variables"]);
+    assert_eq!(select.hooks, [Hook::Select, Hook::Variables]);
     let transform = plugin::describe(&wasm("title-keywords"), &o).unwrap();
-    assert_eq!(transform.hooks, ["transform"]);
+    assert_eq!(transform.hooks, [Hook::Transform]);
     let hostile = plugin::describe(&wasm("hostile-plugin"), &o).unwrap();
     assert_eq!(
         hostile.hooks,
-        ["select", "variables", "operators", "transform"]
+        [
+            Hook::Select,
+            Hook::Variables,
+            Hook::Operators,
+            Hook::Transform
+        ]
     );
     assert!(hostile.variables.is_empty(), "`*` means any name");
 

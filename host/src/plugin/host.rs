@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::cache::Origin;
 use super::engine::{self, Loaded};
 use super::instance::PluginInstance;
-use super::{PluginInfo, cache_dir, read_info};
+use super::{Hook, PluginInfo, cache_dir, read_info};
 use crate::config::PluginOptions;
 use crate::nexus::NexusFile;
 use crate::schema::Schema;
@@ -59,7 +59,11 @@ impl PluginHost {
                     if info.hooks.is_empty() {
                         "none".to_string()
                     } else {
-                        info.hooks.join(", ")
+                        info.hooks
+                            .iter()
+                            .map(Hook::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     }
                 );
                 Ok(Arc::new((loaded, info)))

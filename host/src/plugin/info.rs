@@ -39,8 +39,8 @@ impl fmt::Display for Hook {
 /// What a plugin declares about itself (its `metadata` export).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PluginInfo {
-    /// Implemented hooks: `select`, `variables`, `operators`, `transform`.
-    pub hooks: Vec<String>,
+    /// Implemented hooks among `select`, `variables`, `operators`, `transform`.
+    pub hooks: Vec<Hook>,
     /// Variable names the `variables` hook offers (empty: any).
     pub variables: Vec<String>,
     /// Operator names the `operators` hook offers (empty: any).
@@ -62,7 +62,7 @@ impl PluginInfo {
     pub fn implements(&self, hook: Hook) -> bool {
         match hook {
             Hook::Start | Hook::Metadata | Hook::Init => true,
-            h => self.hooks.iter().any(|x| *x == h.to_string()),
+            h => self.hooks.contains(&h),
         }
     }
 

@@ -84,7 +84,6 @@ fn read_info(loaded: &Loaded, opts: &PluginOptions) -> Result<PluginInfo, Plugin
         subject: None,
         reason,
     })?;
-    let hooks = m.hooks.iter().map(Hook::to_string).collect();
     // `*` in the declaration means any name, as an empty list does.
     let any = |v: Vec<String>| {
         if v.iter().any(|n| n == "*") {
@@ -98,7 +97,7 @@ fn read_info(loaded: &Loaded, opts: &PluginOptions) -> Result<PluginInfo, Plugin
         v.iter().take(1000).map(|n| text::clean(n, 100)).collect()
     };
     let info = PluginInfo {
-        hooks,
+        hooks: m.hooks,
         variables: any(names(m.variables)),
         operators: any(names(m.operators)),
         path: loaded.path.clone(),
