@@ -3,8 +3,10 @@
 //! array slices as typed values. The only module that talks to HDF5; HDF5's
 //! own error stack is silenced and every failure is a one-line reason.
 
+use std::collections::HashMap;
 use std::ffi::{CStr, c_char, c_void};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use hdf5::types::TypeDescriptor;
@@ -140,6 +142,11 @@ pub struct DatasetInfo {
 
 /// An open, read-only NeXus file.
 pub struct NexusFile {
+    /// The groups a path lookup passed through, kept open (and so cached):
+    /// each object's metadata leaves HDF5's cache when it closes (see
+    /// [`open_read_only`]), and the next path through the same groups would
+    /// read them again. Declared before `file` so they close first.
+    passed: Mutex<HashMap<String, Group>>,
     file: File,
     path: PathBuf,
 }
@@ -181,6 +188,7 @@ impl NexusFile {
         }
         .map_err(|e| format!("{}: cannot open as HDF5: {}", path.display(), one_line(e)))?;
         Ok(NexusFile {
+            passed: Mutex::default(),
             file,
             path: path.to_path_buf(),
         })
@@ -252,7 +260,7 @@ impl NexusFile {
             let last = i + 1 == parts.len();
             match t {
                 LocationType::Group if !last => {
-                    group = group.group(seg).map_err(one_line)?;
+                    group = self.pass_through(&at, &group, seg)?;
                 }
                 LocationType::Group => return Ok(Kind::Group),
                 LocationType::Dataset if last => return Ok(Kind::Dataset),
@@ -264,6 +272,17 @@ impl NexusFile {
             }
         }
         Ok(Kind::Group)
+    }
+
+    /// Group `seg` of `parent` (at path `at`), opened once per file.
+    fn pass_through(&self, at: &str, parent: &Group, seg: &str) -> NxResult<Group> {
+        let passed = || self.passed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(g) = passed().get(at) {
+            return Ok(g.clone());
+        }
+        // Opened without the lock held: HDF5 has its own.
+        let g = parent.group(seg).map_err(one_line)?;
+        Ok(passed().entry(at.to_string()).or_insert(g).clone())
     }
 
     fn dataset(&self, path: &str) -> NxResult<Dataset> {
