@@ -39,15 +39,16 @@ start_server() {
 JSON
 }
 
-# "label" then a command: wall s, CPU s (user + sys), peak RSS KiB.
+# "label", the figure recorded before (README, issue 15; "-" for none), then a
+# command: wall s, CPU s (user + sys), peak RSS KiB.
 measure() {
-  local label=$1; shift
+  local label=$1 was=$2; shift 2
   /usr/bin/time -o "$work/t" -f "%e %U %S %M" "$@" >/dev/null 2>"$work/err" || {
     echo "$label failed:"; tail -5 "$work/err"; exit 1; }
   read -r wall user sys rss < "$work/t"
   local cpu; cpu=$(calc "$user + $sys")
-  printf "%-34s %8.1f files/s  %6.2f ms CPU/file  %7.2f s wall  peak RSS %6d KiB\n" \
-    "$label" "$(calc "$FILES / $wall")" "$(calc "$cpu * 1000 / $FILES")" "$wall" "$rss"
+  printf "%-34s %8.1f files/s  %6.2f ms CPU/file  %7.2f s wall  peak RSS %6d KiB   before: %s\n" \
+    "$label" "$(calc "$FILES / $wall")" "$(calc "$cpu * 1000 / $FILES")" "$wall" "$rss" "$was"
 }
 
 echo "== many files: $FILES small ESS-like files, full ingestion against the test server =="
@@ -59,26 +60,45 @@ per_file() {
     "$BIN" -c "$work/config.json" --nexus-file "$f" >/dev/null 2>&1 || return 1
   done
 }
-start_server; measure "(a) one process per file" bash -c "$(declare -f per_file); work=$work BIN=$BIN per_file"
-start_server; measure "(b) ingest --jobs 1" "$BIN" ingest -c "$work/config.json" "$work/data" --jobs 1
-start_server; measure "(c) ingest --jobs $JOBS" "$BIN" ingest -c "$work/config.json" "$work/data" --jobs "$JOBS"
-start_server; measure "(c') ingest --jobs $((JOBS * 4))" "$BIN" ingest -c "$work/config.json" "$work/data" --jobs "$((JOBS * 4))"
-start_server; measure "(d) ingest --dry-run --jobs $JOBS" "$BIN" ingest -c "$work/config.json" "$work/data" --jobs "$JOBS" --dry-run
+# The README's figures (a quiet 2-core machine, JOBS=2) before issue 15's work.
+was() { if [ "$JOBS" = 2 ]; then echo "$1"; else echo "$2"; fi; }
+start_server; measure "(a) one process per file" "112 files/s, 7.5 ms CPU/file" \
+  bash -c "$(declare -f per_file); work=$work BIN=$BIN per_file"
+start_server; measure "(b) ingest --jobs 1" "606 files/s, 1.3 ms CPU/file" \
+  "$BIN" ingest -c "$work/config.json" "$work/data" --jobs 1
+start_server; measure "(c) ingest --jobs $JOBS" "$(was "658 files/s" -)" \
+  "$BIN" ingest -c "$work/config.json" "$work/data" --jobs "$JOBS"
+start_server; measure "(c') ingest --jobs $((JOBS * 4))" "$(was "962 files/s" -)" \
+  "$BIN" ingest -c "$work/config.json" "$work/data" --jobs "$((JOBS * 4))"
+start_server; measure "(d) ingest --dry-run --jobs $JOBS" - \
+  "$BIN" ingest -c "$work/config.json" "$work/data" --jobs "$JOBS" --dry-run
 
 echo "== one process with little to do (mean of 200; where the CPU per process goes) =="
-each() { # label, then a command run 200 times
-  local label=$1; shift
+each() { # label, the CPU ms recorded before (issue 15's last round), then a command run 200 times
+  local label=$1 was=$2; shift 2
   /usr/bin/time -o "$work/t" -f "%e %U %S" bash -c 'for _ in $(seq 200); do "$@" >/dev/null 2>&1 || true; done' _ "$@"
   read -r wall user sys < "$work/t"
-  printf "%-58s %6.2f ms wall  %6.2f ms CPU\n" "$label" "$(calc "$wall * 5")" "$(calc "($user + $sys) * 5")"
+  printf "%-58s %6.2f ms wall  %6.2f ms CPU   before: %s\n" "$label" "$(calc "$wall * 5")" "$(calc "($user + $sys) * 5")" "$was"
 }
 one="$work/data/443503/raw/coda_1.nxs"
 cat > "$work/offline.json" <<JSON
 {"ingestion": {"schemas_directory": "$PWD/demo/schemas"}, "dataset": {"default_owner_group": "ess"}}
 JSON
 cp "$one" "$work/demo_coda_1.nxs"
-each "/bin/true (process start)" /bin/true
-each "--help (static start, argument parsing)" "$BIN" --help
-each "inspect a file (+ HDF5 library start, one file read)" "$BIN" inspect "$one"
-each "dry run, no SciCat host (+ config, schemas, evaluation, hash)" "$BIN" -c "$work/offline.json" --nexus-file "$work/demo_coda_1.nxs" -d
-each "dry run with a host (+ TLS roots, HTTP client, 3 lookups)" "$BIN" -c "$work/config.json" --nexus-file "$one" -d
+each "/bin/true (process start)" 0.70 /bin/true
+each "--help (static start, argument parsing)" 1.90 "$BIN" --help
+each "inspect a file (+ HDF5 library start, one file read)" - "$BIN" inspect "$one"
+each "dry run, no SciCat host (+ config, schemas, evaluation, hash)" 4.50 \
+  "$BIN" -c "$work/offline.json" --nexus-file "$work/demo_coda_1.nxs" -d
+each "dry run with a host (+ TLS roots, HTTP client, 3 lookups)" 6.50 \
+  "$BIN" -c "$work/config.json" --nexus-file "$one" -d
+# A full ingestion per process, each of a file not yet in the catalog (the
+# issue's target: at most 4 ms of CPU).
+start_server
+n=$((FILES < 200 ? FILES : 200))
+/usr/bin/time -o "$work/t" -f "%e %U %S" bash -c 'for i in $(seq "$1"); do
+    "$2" -c "$3/config.json" --nexus-file "$3/data/443503/raw/coda_$i.nxs" >/dev/null 2>&1 || exit 1
+  done' _ "$n" "$BIN" "$work" || { echo "full ingestion failed"; exit 1; }
+read -r wall user sys < "$work/t"
+printf "%-58s %6.2f ms wall  %6.2f ms CPU   before: %s\n" "full ingestion (test server)" \
+  "$(calc "$wall * 1000 / $n")" "$(calc "($user + $sys) * 1000 / $n")" "6.5-7.5 (target <= 4)"

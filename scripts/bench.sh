@@ -10,6 +10,10 @@
 #   SCHEMA_COUNTS="1 10 100 1000"      schema files of the schema-count curve
 #   RUNS=30      files of the per-process cost; REPEAT=5: best of, per point
 #   ONLY="groups schemas hash threshold process"   the sections to run
+#
+# Without BEFORE each curve is still printed next to the figures recorded
+# before the work on it (issue 15's table and the README, on a quiet 2-core
+# machine), and the wildcard and schema curves next to the Python tool's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$PWD/target/release/scicat-ingestor
@@ -35,6 +39,24 @@ cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$wor
 trap cleanup EXIT
 
 calc() { awk "BEGIN { print $1 }"; }
+
+# Recorded figures (ms unless said): ours before issue 15, and the Python
+# tool's on the same files. "-" where nothing was recorded.
+declare -A WAS_GROUPS=([10]=8.9 [1000]=88 [10000]=874)
+declare -A PY_GROUPS=([10]=400 [1000]=781 [10000]=3100)
+declare -A WAS_SCHEMAS=([1]=9.0 [1000]=132)
+declare -A PY_SCHEMAS=([1]=342 [1000]=669)
+WAS_HASH_SHARE="94-96"        # % of coreutils b2sum's MiB/s on large files
+WAS_PROCESS_CPU="6-8"         # ms of CPU per full ingestion of a small file
+WAS_PROCESS_FAULTS="880-940"  # page faults per process
+WAS_FILES_PER_S=112           # one process per file, one after another
+recorded() { # ARRAY KEY: the recorded figure or "-"
+  local -n a=$1
+  echo "${a[$2]:--}"
+}
+ratio() { # OURS PYTHON: ours / Python's, or "-"
+  if [ "$2" = - ]; then echo -; else calc "int($1 / $2 * 1000) / 1000"; fi
+}
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 
 best_ms() { # best wall time in ms of REPEAT runs of "$@"
@@ -72,7 +94,8 @@ nohash=(--set ingestion.file_handling.compute_file_hash=false --set ingestion.fi
 
 if want groups; then
   echo "== wildcard /entry/user_*/name over N groups: dry run (no hashing), best of $REPEAT =="
-  printf "%8s  %-23s  %s\n" groups "$CLOCK per dry run" "µs per added group"
+  printf "%8s  %-23s  %-20s  %-11s  %-10s  %s\n" groups "$CLOCK per dry run" "µs per added group" \
+    "issue 15" "Python" "ours/Python"
   prev_n="" ; prev_old="" ; prev_new=""
   for n in $GROUP_COUNTS; do
     f="$work/g/443503/raw/demo_coda_g$n.nxs"
@@ -84,7 +107,9 @@ if want groups; then
       per_new=$(calc "int(($new - $prev_new) * 1000 / ($n - $prev_n) * 10) / 10")
       [ -n "$old" ] && per_old=$(calc "int(($old - $prev_old) * 1000 / ($n - $prev_n) * 10) / 10")
     fi
-    printf "%8s  %s  %s\n" "$n" "$(pair "$old" "$new")" "$(pair "$per_old" "$per_new")"
+    py=$(recorded PY_GROUPS "$n")
+    printf "%8s  %s  %s  %-11s  %-10s  %s\n" "$n" "$(pair "$old" "$new")" "$(pair "$per_old" "$per_new")" \
+      "$(recorded WAS_GROUPS "$n")" "$py" "$(ratio "$new" "$py")"
     prev_n=$n; prev_old=$old; prev_new=$new
     rm -f "$f"
   done
@@ -94,7 +119,8 @@ if want schemas; then
   echo "== N schema files in the folder (N-1 that do not match): dry run (no hashing), best of $REPEAT =="
   f="$work/s/443503/raw/demo_coda_31010.nxs"
   "$KIT/make-fixture" "$f" 2>/dev/null
-  printf "%8s  %-23s  %s\n" schemas "$CLOCK per dry run" "µs per added schema"
+  printf "%8s  %-23s  %-20s  %-11s  %-10s  %s\n" schemas "$CLOCK per dry run" "µs per added schema" \
+    "issue 15" "Python" "ours/Python"
   prev_n="" ; prev_old="" ; prev_new=""
   for n in $SCHEMA_COUNTS; do
     dir="$work/schemas_$n"
@@ -117,7 +143,9 @@ EOF
       per_new=$(calc "int(($new - $prev_new) * 1000 / ($n - $prev_n) * 10) / 10")
       [ -n "$old" ] && per_old=$(calc "int(($old - $prev_old) * 1000 / ($n - $prev_n) * 10) / 10")
     fi
-    printf "%8s  %s  %s\n" "$n" "$(pair "$old" "$new")" "$(pair "$per_old" "$per_new")"
+    py=$(recorded PY_SCHEMAS "$n")
+    printf "%8s  %s  %s  %-11s  %-10s  %s\n" "$n" "$(pair "$old" "$new")" "$(pair "$per_old" "$per_new")" \
+      "$(recorded WAS_SCHEMAS "$n")" "$py" "$(ratio "$new" "$py")"
     prev_n=$n; prev_old=$old; prev_new=$new
     rm -rf "$dir"
   done
@@ -125,7 +153,8 @@ fi
 
 if want hash; then
   echo "== BLAKE2b-512 of a file (page cache warm), best of 3: MiB/s and peak RSS =="
-  printf "%8s  %-23s  %-23s  %s\n" MiB "MiB/s" "peak RSS KiB" "coreutils b2sum MiB/s"
+  printf "%8s  %-23s  %-23s  %-22s  %s\n" MiB "MiB/s" "peak RSS KiB" "coreutils b2sum MiB/s" \
+    "% of b2sum (was $WAS_HASH_SHARE)"
   for mib in $SIZES; do
     f="$work/big.bin"
     head -c "${mib}M" /dev/urandom > "$f"
@@ -140,8 +169,8 @@ if want hash; then
       r_old=$(calc "int($mib * 1000 / $t_old)")
     fi
     t_ref=$(REPEAT=3 best_ms b2sum "$f")
-    printf "%8s  %s  %s  %s\n" "$mib" "$(pair "$r_old" "$(calc "int($mib * 1000 / $t_new)")")" \
-      "$(pair "$m_old" "$m_new")" "$(calc "int($mib * 1000 / $t_ref)")"
+    printf "%8s  %s  %s  %-22s  %s\n" "$mib" "$(pair "$r_old" "$(calc "int($mib * 1000 / $t_new)")")" \
+      "$(pair "$m_old" "$m_new")" "$(calc "int($mib * 1000 / $t_ref)")" "$(calc "int($t_ref / $t_new * 100)")"
     rm -f "$f"
   done
 fi
@@ -207,8 +236,9 @@ if want process; then
     fi
     printf "%-32s  %s  %s  %s\n" "$label" "$(pair "$ow" "$ew")" "$(pair "$oc" "$ec")" "$(pair "$of" "$ef")"
   done
-  printf "files per second (full ingestion, one after another): %s\n" \
-    "$(pair "${ow:+$(calc "int(1000 / $ow)")}" "$(calc "int(1000 / $ew)")")"
+  printf "files per second (full ingestion, one after another): %s   (README before: %s)\n" \
+    "$(pair "${ow:+$(calc "int(1000 / $ow)")}" "$(calc "int(1000 / $ew)")")" "$WAS_FILES_PER_S"
+  echo "issue 15 before: $WAS_PROCESS_CPU ms of CPU and $WAS_PROCESS_FAULTS page faults per process; target CPU <= 4 ms"
   mem=$(peak_kib "$BIN" -c "$cfg" --nexus-file "$work/p/443503/raw/demo_coda_1.nxs" -d)
   echo "peak memory of a dry run: ${mem} KiB"
 fi
