@@ -8,6 +8,8 @@ pub mod model;
 pub mod parse;
 pub mod selector;
 pub mod set;
+#[cfg(test)]
+mod test_docs;
 
 pub use crate::evaluate::operators::Operator;
 pub use crate::evaluate::types::VALUE_TYPES;

@@ -309,18 +309,8 @@ fn may_set(v: Option<&Value>, file: &Path, diags: &mut Vec<Diagnostic>) -> Vec<S
 mod tests {
     use super::*;
     use serde_json::json;
-    use std::path::PathBuf;
 
-    fn write(dir: &Path, name: &str, v: &Value) -> PathBuf {
-        let p = dir.join(name);
-        std::fs::write(&p, serde_json::to_string_pretty(v).unwrap()).unwrap();
-        p
-    }
-
-    fn minimal(id: &str, name: &str, order: i64, selector: &str) -> Value {
-        json!({"id": id, "name": name, "instrument": "x", "order": order, "selector": selector,
-               "variables": {}, "schema": {}})
-    }
+    use crate::schema::test_docs::{minimal, write};
 
     #[test]
     fn unknown_keys_and_operators_are_warnings() {

@@ -170,18 +170,9 @@ impl SchemaSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{Value, json};
+    use serde_json::json;
 
-    fn write(dir: &Path, name: &str, v: &Value) -> PathBuf {
-        let p = dir.join(name);
-        std::fs::write(&p, serde_json::to_string_pretty(v).unwrap()).unwrap();
-        p
-    }
-
-    fn minimal(id: &str, name: &str, order: i64, selector: &str) -> Value {
-        json!({"id": id, "name": name, "instrument": "x", "order": order, "selector": selector,
-               "variables": {}, "schema": {}})
-    }
+    use crate::schema::test_docs::{minimal, write};
 
     #[test]
     fn loading_sorts_by_order_then_name_ignoring_case() {
