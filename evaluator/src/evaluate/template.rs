@@ -6,9 +6,28 @@ use serde_json::{Map, Value};
 use crate::evaluate::error::EvalError;
 use crate::evaluate::value::{Var, Vars, text};
 
-fn reference_re() -> &'static regex::Regex {
-    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    RE.get_or_init(|| regex::Regex::new(r"<([^<>]+)>").unwrap())
+/// The `<name>` references in `s`, leftmost first, as (whole match, name):
+/// what the regex `<([^<>]+)>` finds, without compiling one (a Unicode
+/// regex costs about 0.3 ms and 80 page faults in every process).
+fn reference_spans(s: &str) -> impl Iterator<Item = (std::ops::Range<usize>, &str)> {
+    let b = s.as_bytes();
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        while let Some(open) = b[at..].iter().position(|&c| c == b'<').map(|i| at + i) {
+            match b[open + 1..].iter().position(|&c| c == b'<' || c == b'>') {
+                Some(len) if b[open + 1 + len] == b'>' && len > 0 => {
+                    at = open + len + 2;
+                    return Some((open..at, &s[open + 1..open + 1 + len]));
+                }
+                Some(_) => at = open + 1,
+                None => {
+                    at = b.len();
+                    return None;
+                }
+            }
+        }
+        None
+    })
 }
 
 /// The variable names a template refers to (`<name>` in its strings, object
@@ -16,8 +35,8 @@ fn reference_re() -> &'static regex::Regex {
 pub fn references(template: &Value) -> Vec<String> {
     let mut out = Vec::new();
     let mut push = |s: &str| {
-        for c in reference_re().captures_iter(s) {
-            out.push(c[1].to_string());
+        for (_, name) in reference_spans(s) {
+            out.push(name.to_string());
         }
     };
     fn walk(v: &Value, push: &mut dyn FnMut(&str)) {
@@ -78,24 +97,22 @@ fn common_unit<'a>(mut units: impl Iterator<Item = &'a str>) -> String {
 }
 
 fn render_str(s: &str, vars: &Vars) -> Result<Var, EvalError> {
-    let re = reference_re();
-    if let Some(c) = re.captures(s)
-        && c.get(0).unwrap().as_str().len() == s.len()
-        && let Some(v) = vars.get(&c[1])
+    if let Some((whole, name)) = reference_spans(s).next()
+        && whole.len() == s.len()
+        && let Some(v) = vars.get(name)
     {
         return Ok(v.clone());
     }
     let mut out = String::with_capacity(s.len());
     let mut unresolved = Vec::new();
     let mut last = 0;
-    for c in re.captures_iter(s) {
-        let m = c.get(0).unwrap();
-        out.push_str(&s[last..m.start()]);
-        match vars.get(&c[1]) {
+    for (whole, name) in reference_spans(s) {
+        out.push_str(&s[last..whole.start]);
+        match vars.get(name) {
             Some(v) => out.push_str(&text(&v.value)),
-            None => unresolved.push(c[1].to_string()),
+            None => unresolved.push(name.to_string()),
         }
-        last = m.end();
+        last = whole.end;
     }
     if !unresolved.is_empty() {
         return Err(EvalError::Unresolved {
@@ -117,6 +134,39 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect()
+    }
+
+    #[test]
+    fn references_are_found_as_the_regex_finds_them() {
+        let re = regex::Regex::new(r"<([^<>]+)>").unwrap();
+        for s in [
+            "",
+            "<",
+            ">",
+            "<>",
+            "<a>",
+            "x<a>y<bc>z",
+            "<<a>>",
+            "<a<b>",
+            "<a>>",
+            "<>a>",
+            "< >",
+            "<a\nb>",
+            "é<ü>ß",
+            "<a><>",
+            "<<>>",
+            "a<b",
+            "<a>b<",
+            "<x><y><z>",
+            "<<<a",
+        ] {
+            let ours: Vec<_> = reference_spans(s).collect();
+            let theirs: Vec<_> = re
+                .captures_iter(s)
+                .map(|c| (c.get(0).unwrap().range(), c.get(1).unwrap().as_str()))
+                .collect();
+            assert_eq!(ours, theirs, "{s:?}");
+        }
     }
 
     #[test]
