@@ -1,17 +1,19 @@
-//! Links the release `scicat-ingestor` binary as a position-dependent
-//! executable on Linux: a PIE of this size carries ~48,000 relative
-//! relocations that the dynamic loader applies at every start, copying
-//! ~230 pages of pointer tables (about 1 ms of a process's 5). The price is
-//! that the binary's own code and data are not at a random address (shared
-//! libraries, heap and stack still are); build with `SCICAT_PIE=1` to keep a
-//! PIE. Debug builds and tests are unchanged.
+//! `SCICAT_NO_PIE=1` links the release `scicat-ingestor` binary as a
+//! position-dependent executable on Linux: a PIE of this size carries
+//! ~48,000 relative relocations that the dynamic loader applies at every
+//! start (~260 page faults, about 0.5–1 ms of a process's 6). The default
+//! stays a PIE: the process parses data files with HDF5's C code, and a
+//! binary at a random address (ASLR) is worth more to an operator than that
+//! millisecond. (RELR-packed relocations would keep both, but need glibc
+//! 2.36 where the binary runs, which excludes the RHEL 8/9 hosts facilities
+//! run.) Debug builds and tests are unchanged.
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");
-    println!("cargo::rerun-if-env-changed=SCICAT_PIE");
+    println!("cargo::rerun-if-env-changed=SCICAT_NO_PIE");
     let linux = std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux");
     let release = std::env::var("PROFILE").as_deref() == Ok("release");
-    if linux && release && std::env::var_os("SCICAT_PIE").is_none() {
+    if linux && release && std::env::var_os("SCICAT_NO_PIE").is_some() {
         // After rustc's own `-pie`: the compiler driver takes the last one.
         println!("cargo::rustc-link-arg-bin=scicat-ingestor=-no-pie");
     }
