@@ -373,6 +373,83 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_list_from_the_schema_takes_the_default() {
+        let mut hl = complete();
+        hl["accessGroups"] = json!([]);
+        let opts = DatasetOptions {
+            default_access_groups: vec!["ag".into()],
+            ..Default::default()
+        };
+        let d = full(&fields(hl), &[], &[], &opts, &mut Vec::new()).unwrap();
+        assert_eq!(d["accessGroups"], json!(["ag"]));
+    }
+
+    #[test]
+    fn techniques_the_schema_sets_are_kept_and_absent_ones_are_an_empty_list() {
+        let mut hl = complete();
+        let set = json!([{"pid": "t1", "name": "SANS"}]);
+        hl["techniques"] = set.clone();
+        let opts = DatasetOptions::default();
+        let d = full(&fields(hl), &[], &[], &opts, &mut Vec::new()).unwrap();
+        assert_eq!(d["techniques"], set);
+        let d = full(&fields(complete()), &[], &[], &opts, &mut Vec::new()).unwrap();
+        assert_eq!(d["techniques"], json!([]));
+    }
+
+    #[test]
+    fn a_sample_the_schema_sets_wins_over_the_sample_query() {
+        for (key, value) in [("sampleId", json!("mine")), ("sampleIds", json!(["mine"]))] {
+            let mut hl = complete();
+            hl[key] = value.clone();
+            let mut w = Vec::new();
+            let d = assemble(
+                &fields(hl),
+                &[],
+                &["queried".into()],
+                &DatasetOptions::default(),
+                ApiVersion::V3,
+                &mut w,
+            )
+            .unwrap();
+            assert_eq!(d[key], value, "{key}");
+            let other = if key == "sampleId" {
+                "sampleIds"
+            } else {
+                "sampleId"
+            };
+            assert!(!d.contains_key(other), "{key}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn any_integer_passes_the_integer_check() {
+        let integer = scicat_evaluator::vocabulary::DATASET_FIELDS
+            .iter()
+            .find(|f| f.kind == FieldKind::Integer && f.v3.is_some() && f.v3 == f.v4)
+            .and_then(|f| f.v3)
+            .expect("an integer field named alike in both versions");
+        for v in [json!(-3), json!(u64::MAX), json!(7)] {
+            let mut d = complete().as_object().unwrap().clone();
+            d.insert(integer.into(), v.clone());
+            let p = check_dataset(&d, ApiVersion::V3);
+            assert!(!p.iter().any(|p| p.starts_with(integer)), "{v}: {p:?}");
+        }
+        let mut d = complete().as_object().unwrap().clone();
+        d.insert(integer.into(), json!(1.5));
+        let p = check_dataset(&d, ApiVersion::V3);
+        assert!(p.iter().any(|p| p.starts_with(integer)), "{p:?}");
+    }
+
+    #[test]
+    fn values_in_messages_are_cut_past_80_characters() {
+        let exactly = json!("x".repeat(78));
+        assert_eq!(short(&exactly), exactly.to_string());
+        let longer = json!("x".repeat(79));
+        let s = short(&longer);
+        assert!(s.ends_with("...") && s.len() == 80, "{s}");
+    }
+
+    #[test]
     fn sets_its_own_fields_and_defaults() {
         let opts = DatasetOptions {
             default_owner_group: "og".into(),
