@@ -798,6 +798,31 @@ mod tests {
     }
 
     #[test]
+    fn closed_choices_are_refused_naming_the_key_and_the_values_that_work() {
+        let path = Path::new("c.json");
+        for (doc, want) in [
+            (
+                serde_json::json!({"ingestion": {"file_handling": {"file_path_type": "relativ"}}}),
+                "c.json: `ingestion.file_handling.file_path_type` is \"relativ\": use \"absolute\" or \"relative\"",
+            ),
+            (
+                serde_json::json!({"logging": {"logging_level": "loud"}}),
+                "c.json: `logging.logging_level` is \"loud\": use one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
+            ),
+        ] {
+            let e = from_document(doc, path, &[]).unwrap_err().to_string();
+            assert_eq!(e, want);
+        }
+        let c = from_document(
+            serde_json::json!({"logging": {"logging_level": "warn"}}),
+            path,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.config.logging.logging_level, LogLevel::Warning);
+    }
+
+    #[test]
     fn secrets_never_print() {
         let mut c = Config::default();
         c.scicat.token = Secret::new("tok-123-secret");
