@@ -19,6 +19,7 @@ pub mod engine;
 pub mod evaluate;
 pub mod fetch_memo;
 pub mod files;
+pub mod http;
 pub mod ingest;
 pub mod logging;
 pub mod lookup_cache;

@@ -29,6 +29,10 @@ pub type NxResult<T> = Result<T, String>;
 // `scicat_evaluator::data::DataFile` (implemented in `nexus_view`).
 pub use scicat_evaluator::data::{Array, Data, DatasetInfo, ElemType, Kind};
 
+/// How many datasets a file keeps open after a read by path: more than a
+/// schema names, few enough that their headers stay a small cache.
+const OPEN_DATASETS: usize = 256;
+
 /// An open, read-only NeXus file.
 pub struct NexusFile {
     /// The groups a path lookup passed through, kept open (and so cached):
@@ -36,6 +40,11 @@ pub struct NexusFile {
     /// [`open_read_only`]), and the next path through the same groups would
     /// read them again. Declared before `file` so they close first.
     passed: Mutex<HashMap<String, Group>>,
+    /// The datasets read by path, kept open for the same reason: a variable
+    /// asks for a dataset's kind, value and units, and each reopen would read
+    /// its header from the file again. At most [`OPEN_DATASETS`], so a
+    /// plugin reading every path of a large file cannot pin them all.
+    opened: Mutex<HashMap<String, Dataset>>,
     file: File,
     path: PathBuf,
 }
@@ -78,6 +87,7 @@ impl NexusFile {
         .map_err(|e| format!("{}: cannot open as HDF5: {}", path.display(), one_line(e)))?;
         Ok(NexusFile {
             passed: Mutex::default(),
+            opened: Mutex::default(),
             file,
             path: path.to_path_buf(),
         })
@@ -133,6 +143,9 @@ impl NexusFile {
         if path == "/" {
             return Ok(Kind::Group);
         }
+        if self.opened().contains_key(&path) {
+            return Ok(Kind::Dataset);
+        }
         let mut group: Group = (*self.file).clone();
         let mut at = String::new();
         let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
@@ -174,12 +187,26 @@ impl NexusFile {
         Ok(passed().entry(at.to_string()).or_insert(g).clone())
     }
 
+    fn opened(&self) -> std::sync::MutexGuard<'_, HashMap<String, Dataset>> {
+        self.opened.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn dataset(&self, path: &str) -> NxResult<Dataset> {
-        match self.kind(path)? {
-            Kind::Dataset => self.file.dataset(path).map_err(one_line),
-            Kind::Group => Err(format!("{} is a group, not a dataset", Self::norm(path))),
-            Kind::Other => Err(format!("{} is not a dataset", Self::norm(path))),
+        let norm = Self::norm(path);
+        if let Some(ds) = self.opened().get(&norm) {
+            return Ok(ds.clone());
         }
+        let ds = match self.kind(path)? {
+            // Opened without the lock held: HDF5 has its own.
+            Kind::Dataset => self.file.dataset(path).map_err(one_line)?,
+            Kind::Group => return Err(format!("{norm} is a group, not a dataset")),
+            Kind::Other => return Err(format!("{norm} is not a dataset")),
+        };
+        let mut opened = self.opened();
+        if opened.len() < OPEN_DATASETS {
+            opened.insert(norm, ds.clone());
+        }
+        Ok(ds)
     }
 
     fn group(&self, path: &str) -> NxResult<Group> {
@@ -895,6 +922,44 @@ mod tests {
             f.read("/entry/user_007/name").unwrap().data,
             Data::Strings(vec!["user 7".into()])
         );
+    }
+
+    /// Datasets of the file open in this process.
+    fn open_datasets(f: &NexusFile) -> isize {
+        // SAFETY: an open file id.
+        hdf5::sync::sync(|| unsafe {
+            hdf5_sys::h5f::H5Fget_obj_count(f.file.id(), hdf5_sys::h5f::H5F_OBJ_DATASET)
+        })
+    }
+
+    #[test]
+    fn datasets_read_by_path_stay_open_up_to_the_bound_and_read_the_same() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("many.nxs");
+        {
+            let file = File::create(&p).unwrap();
+            let entry = file.create_group("entry").unwrap();
+            for i in 0..OPEN_DATASETS + 44 {
+                put_str(&entry, &format!("d{i:03}"), &format!("value {i}"));
+            }
+        }
+        let f = NexusFile::open(&p).unwrap();
+        // Kind, value and units of one variable: one dataset kept open.
+        assert_eq!(f.kind("/entry/d000").unwrap(), Kind::Dataset);
+        let first = f.read("/entry//d000").unwrap();
+        assert_eq!(f.read("/entry/d000").unwrap().data, first.data);
+        assert_eq!(f.units("/entry/d000"), None);
+        assert_eq!(open_datasets(&f), 1);
+        // A reader of every path (a plugin, say) cannot pin them all.
+        for i in 0..OPEN_DATASETS + 44 {
+            assert_eq!(
+                f.read(&format!("/entry/d{i:03}")).unwrap().data,
+                Data::Strings(vec![format!("value {i}")])
+            );
+        }
+        assert_eq!(open_datasets(&f), OPEN_DATASETS as isize);
+        // A group is not taken for a cached dataset, nor the other way.
+        assert!(f.read("/entry").unwrap_err().contains("is a group"));
     }
 
     #[test]

@@ -9,13 +9,14 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use reqwest::RequestBuilder;
 use reqwest::Url;
-use reqwest::blocking::{Client as Http, RequestBuilder, Response};
 use serde_json::{Value, json};
 
 use crate::api::{ApiChoice, ApiVersion};
 use crate::config::{ApiEndpoints, ScicatOptions, Secret};
 use crate::evaluate::{ScFetch, ScicatReads};
+use crate::http::{Http, Reply as Response};
 
 /// A failed SciCat request. The variants keep apart what matters for
 /// exactly-once: a request that never left (safe to send again) and one that
@@ -390,7 +391,7 @@ impl Client {
                 base.host_str().unwrap_or("")
             );
         }
-        let mut http = Http::builder()
+        let mut http = reqwest::Client::builder()
             .timeout(opts.timeout())
             .connect_timeout(opts.timeout().min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::none())
@@ -400,7 +401,7 @@ impl Client {
             // The system's roots are read at the first handshake, not here.
             http = http.tls_backend_preconfigured(crate::tls::lazy_roots_config()?);
         }
-        let http = http.build()?;
+        let http = Http::new(http)?;
         Ok(Client {
             http,
             base,
@@ -571,7 +572,7 @@ impl Client {
         method: reqwest::Method,
         url: &str,
         body: Option<&Value>,
-    ) -> ScResult<Response> {
+    ) -> ScResult<Response<'_>> {
         let shown = redact_url(url);
         let parsed = Url::parse(url).map_err(|e| ScicatError::Reply {
             what: what.into(),
@@ -591,7 +592,7 @@ impl Client {
             rb = rb.json(b);
         }
         log::debug!("{method} {shown}");
-        let resp = rb.send().map_err(|e| {
+        let resp = self.http.send(rb).map_err(|e| {
             let reason = describe_reqwest(&e);
             if e.is_connect() {
                 ScicatError::NotSent {
@@ -640,7 +641,7 @@ impl Client {
     /// with exponential backoff, a timeout once. A host found unreachable is
     /// marked down, so the rest of the run fails at once instead of waiting
     /// through the same retries again.
-    fn send_retrying(&self, what: &str, url: &str) -> ScResult<Response> {
+    fn send_retrying(&self, what: &str, url: &str) -> ScResult<Response<'_>> {
         let tries = if self.health().failing() {
             1
         } else {
@@ -686,7 +687,7 @@ impl Client {
     /// The JSON of a successful reply. A body that cannot be read or parsed
     /// is "no usable answer" for a POST (the server acted, the client cannot
     /// know the result) and a plain bad reply for a read.
-    fn json_of(&self, what: &str, url: &str, resp: Response, posted: bool) -> ScResult<Value> {
+    fn json_of(&self, what: &str, url: &str, resp: Response<'_>, posted: bool) -> ScResult<Value> {
         let status = resp.status().as_u16();
         let text = resp.text().map_err(|e| ScicatError::NoAnswer {
             what: what.into(),
