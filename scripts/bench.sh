@@ -201,22 +201,18 @@ if want process; then
   server_pid=$!
   sleep 0.5
   for i in $(seq "$RUNS"); do "$KIT/make-fixture" "$work/p/443503/raw/demo_coda_$i.nxs" --run "$i" 2>/dev/null; done
-  # Totals over RUNS processes, from one `time` of a loop: wall, user, sys, minor faults.
+  # Means over RUNS processes, each read from the process's own usage
+  # (scripts/per_process.py), so the shell's fork is not counted.
   loop_cost() { # BIN MODE(dry|ingest|start|open)
-    /usr/bin/time -o "$work/cost" -f "%e %U %S %R" bash -c '
-      bin=$1; mode=$2; runs=$3; dir=$4; port=$5; cfg=$6
-      for i in $(seq "$runs"); do
-        f="$dir/443503/raw/demo_coda_$i.nxs"
-        case $mode in
-          start) "$bin" --version ;;
-          open) "$bin" inspect "$f" ;;
-          dry) "$bin" -c "$cfg" --nexus-file "$f" -d ;;
-          ingest) "$bin" -c "$cfg" --nexus-file "$f" --set ingestion.dry_run=false \
-                    --set "scicat.host=http://127.0.0.1:$port/api/v3" --set scicat.token=bench ;;
-        esac
-      done >/dev/null 2>&1' _ "$1" "$2" "$RUNS" "$work/p" "$port" "$cfg"
-    read -r e u s r < "$work/cost"
-    echo "$(calc "int($e * 1000 / $RUNS * 10) / 10") $(calc "int(($u + $s) * 1000 / $RUNS * 10) / 10") $(calc "int($r / $RUNS)")"
+    local f="$work/p/443503/raw/demo_coda_{i}.nxs"
+    case $2 in
+      start) python3 scripts/per_process.py "$RUNS" "$1" --version ;;
+      open) python3 scripts/per_process.py "$RUNS" "$1" inspect "$f" ;;
+      dry) python3 scripts/per_process.py "$RUNS" "$1" -c "$cfg" --nexus-file "$f" -d ;;
+      ingest) python3 scripts/per_process.py "$RUNS" "$1" -c "$cfg" --nexus-file "$f" \
+                --set ingestion.dry_run=false --set "scicat.host=http://127.0.0.1:$port/api/v3" \
+                --set scicat.token=bench ;;
+    esac
   }
   printf "%-32s  %-23s  %-23s  %s\n" "" "wall ms" "CPU ms" "page faults"
   for mode in start open dry ingest; do
@@ -226,12 +222,18 @@ if want process; then
       dry) label="dry run" ;;
       ingest) label="full ingestion (test server)" ;;
     esac
-    # Each ingestion creates its dataset: start from a fresh server state.
-    if [ "$mode" = ingest ]; then kill "$server_pid"; "$KIT/scicat-test-server" "$port" >/dev/null 2>&1 & server_pid=$!; sleep 0.5; fi
+    # Each ingestion creates its dataset and its local state: start from a
+    # fresh server and no state.
+    fresh() {
+      [ "$mode" = ingest ] || return 0
+      kill "$server_pid"; rm -rf "$work/p/443503/ingestor"
+      "$KIT/scicat-test-server" "$port" >/dev/null 2>&1 & server_pid=$!; sleep 0.5
+    }
+    fresh
     read -r ew ec ef <<< "$(loop_cost "$BIN" "$mode")"
     ow=""; oc=""; of=""
     if [ -n "$OLD_BIN" ]; then
-      if [ "$mode" = ingest ]; then kill "$server_pid"; "$KIT/scicat-test-server" "$port" >/dev/null 2>&1 & server_pid=$!; sleep 0.5; fi
+      fresh
       read -r ow oc of <<< "$(loop_cost "$OLD_BIN" "$mode")"
     fi
     printf "%-32s  %s  %s  %s\n" "$label" "$(pair "$ow" "$ew")" "$(pair "$oc" "$ec")" "$(pair "$of" "$ef")"
