@@ -13,14 +13,17 @@
 //!   after a crash or an unanswered POST finds the dataset even when its pid
 //!   was assigned by SciCat and the metadata check is off.
 //!
-//! The record is rewritten in place under the lock (one small write): no
-//! temporary file per update, which on a busy ext4 costs more than the rest
-//! of a small file's ingestion. The file is left in place when empty:
+//! The record is rewritten in place under the lock (one small write at
+//! offset 0, then the length cut to it): no temporary file per update, which
+//! on a busy ext4 costs more than the rest of a small file's ingestion, and
+//! never an empty file between two records. Cutting a file to zero before
+//! rewriting it also makes ext4 write it out at close, in the ingestor's
+//! time. The file is left in place when empty:
 //! removing it while another process waits on its lock would let a third
 //! lock a new file of the same name.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -176,7 +179,13 @@ impl Claim {
         if text.trim().is_empty() {
             return None;
         }
-        match serde_json::from_str::<Record>(&text) {
+        // A process killed between a shorter record's write and the cut
+        // leaves the older record's tail after it: the record is the first
+        // JSON value.
+        let first = serde_json::Deserializer::from_str(&text)
+            .into_iter::<Record>()
+            .next()?;
+        match first {
             Ok(r) if self.id.matches(&r) => Some(r),
             Ok(_) => {
                 log::warn!(
@@ -218,12 +227,13 @@ impl Claim {
         })
     }
 
-    /// Replaces the record's content with `bytes` (one write at offset 0).
+    /// Replaces the record's content with `bytes`: one write at offset 0,
+    /// then the file cut to its length. Killed in between, the file holds
+    /// the new record (and perhaps the old one's tail), never nothing.
     fn overwrite(&self, bytes: &[u8]) -> std::io::Result<()> {
-        let mut f = &self.file;
-        f.set_len(0)?;
-        f.seek(SeekFrom::Start(0))?;
-        f.write_all(bytes)
+        use std::os::unix::fs::FileExt;
+        self.file.write_all_at(bytes, 0)?;
+        self.file.set_len(bytes.len() as u64)
     }
 
     /// Forgets the record: the dataset it named is gone, or the POST it
@@ -261,6 +271,31 @@ mod tests {
         assert!(t.elapsed() >= Duration::from_millis(300));
         drop(first);
         Claim::acquire(d.path(), id(), Duration::from_millis(300)).unwrap();
+    }
+
+    #[test]
+    fn a_shorter_record_replaces_a_longer_one_and_a_cut_short_rewrite_still_reads() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("run_1.hdf.scicat.json");
+        let c = Claim::acquire(d.path(), id(), Duration::from_secs(1)).unwrap();
+        let long = json!({"datasetName": "x".repeat(500)});
+        c.write(RecordState::Creating, None, &long).unwrap();
+        let long_len = std::fs::metadata(&path).unwrap().len();
+        c.write(RecordState::Created, Some("p/1"), &json!({}))
+            .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!((text.len() as u64) < long_len);
+        assert!(text.ends_with("}\n") && !text.contains("xxx"), "{text}");
+        // Killed after the write and before the cut: the old tail follows.
+        c.write(RecordState::Creating, None, &long).unwrap();
+        let short = text.into_bytes();
+        std::os::unix::fs::FileExt::write_all_at(&c.file, &short, 0).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), long_len);
+        let r = c.record().unwrap();
+        assert_eq!(
+            (r.state, r.pid.as_deref()),
+            (RecordState::Created, Some("p/1"))
+        );
     }
 
     #[test]
