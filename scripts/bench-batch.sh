@@ -51,6 +51,13 @@ measure() {
     "$label" "$(calc "$FILES / $wall")" "$(calc "$cpu * 1000 / $FILES")" "$wall" "$rss" "$was"
 }
 
+# The binary dropped from the page cache and read back in one pass, as an
+# installed one would be: as the linker leaves it, its code costs ~0.5 ms
+# more per start (see bench.sh).
+python3 -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)' "$BIN"
+cat "$BIN" >/dev/null
 echo "== many files: $FILES small ESS-like files, full ingestion against the test server =="
 for i in $(seq "$FILES"); do
   "$KIT/make-fixture" "$work/data/443503/raw/coda_$i.nxs" --run "$((70000 + i))" 2>/dev/null
@@ -74,13 +81,6 @@ start_server; measure "(d) ingest --dry-run --jobs $JOBS" - \
   "$BIN" ingest -c "$work/config.json" "$work/data" --jobs "$JOBS" --dry-run
 
 echo "== one process with little to do (mean of 200, each process's own CPU; where the CPU per process goes) =="
-# The binary dropped from the page cache and read back in one pass, as an
-# installed one would be: as the linker leaves it, its code costs ~0.5 ms
-# more per start (see bench.sh).
-python3 -c 'import os, sys
-fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd)
-os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)' "$BIN"
-cat "$BIN" >/dev/null
 each() { # label, the CPU ms recorded before (issue 15's last round, timed as a shell loop), then a command run 200 times
   local label=$1 was=$2; shift 2
   local out
