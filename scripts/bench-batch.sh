@@ -51,13 +51,8 @@ measure() {
     "$label" "$(calc "$FILES / $wall")" "$(calc "$cpu * 1000 / $FILES")" "$wall" "$rss" "$was"
 }
 
-# The binary dropped from the page cache and read back in one pass, as an
-# installed one would be: as the linker leaves it, its code costs ~0.5 ms
-# more per start (see bench.sh).
-python3 -c 'import os, sys
-fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd)
-os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)' "$BIN"
-cat "$BIN" >/dev/null
+# The binary in the page cache as an installed one (scripts/settle.py).
+python3 scripts/settle.py "$BIN"
 echo "== many files: $FILES small ESS-like files, full ingestion against the test server =="
 for i in $(seq "$FILES"); do
   "$KIT/make-fixture" "$work/data/443503/raw/coda_$i.nxs" --run "$((70000 + i))" 2>/dev/null

@@ -110,17 +110,8 @@ if want process; then
   pwork=$(mktemp -d -p "${BENCH_DIR:-$( [ -d /dev/shm ] && echo /dev/shm || echo "$work" )}")
   fx=$pwork/fx/443503/raw
   for i in $(seq "$RUNS"); do "$KIT/make-fixture" "$fx/demo_coda_$i.nxs" --run "$i" 2>/dev/null; done
-  # How a binary's file sits in the page cache changes its start by ~0.5 ms
-  # (the linker writes its output through a memory map, in 4 KiB pages, and
-  # each page of code then costs a fault): each binary is dropped from the
-  # cache and read back in one pass first, as an installed binary would be.
-  settle() {
-    python3 -c 'import os, sys
-fd = os.open(sys.argv[1], os.O_RDONLY); os.fsync(fd)
-os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED); os.close(fd)' "$1"
-    cat "$1" >/dev/null
-  }
-  settle "$BIN"; [ -n "$OLD_BIN" ] && settle "$OLD_BIN"
+  # The binaries in the page cache as installed ones (scripts/settle.py).
+  python3 scripts/settle.py "$BIN" ${OLD_BIN:+"$OLD_BIN"}
   # Each ingestion creates its dataset and its local state: a fresh server
   # and a folder of its own (hard links to the fixtures). Nothing is deleted
   # before a measurement: ext4 makes the next new files search past freshly
