@@ -15,6 +15,7 @@ pub mod claim;
 pub mod config;
 pub mod config_choices;
 pub mod dataset;
+pub mod digest;
 pub mod engine;
 pub mod evaluate;
 pub mod fetch_memo;

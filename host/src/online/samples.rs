@@ -36,10 +36,8 @@ pub struct Registrar {
 
 /// The sample id for (proposal, name): the same in every instance.
 pub fn sample_id(proposal: &str, name: &str) -> String {
-    let h = blake2b_simd::Params::new()
-        .hash_length(16)
-        .hash(format!("{proposal}\u{0}{name}").as_bytes());
-    let x = h.to_hex();
+    use crate::digest::{Blake2b128, Digest};
+    let x = crate::digest::hex(&Blake2b128::digest(format!("{proposal}\u{0}{name}")));
     format!(
         "{}-{}-{}-{}-{}",
         &x[0..8],

@@ -45,17 +45,12 @@ pub enum Origin {
 }
 
 fn hash(parts: &[&[u8]]) -> [u8; HASH] {
-    let mut st = blake2b_simd::Params::new().hash_length(HASH).to_state();
+    use crate::digest::{Blake2b256, Digest};
+    let mut st = Blake2b256::new();
     for p in parts {
         st.update(p);
     }
-    let mut out = [0; HASH];
-    out.copy_from_slice(st.finalize().as_bytes());
-    out
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    st.finalize().into()
 }
 
 /// The engine's part of the key: its compatibility hash (Wasmtime version,
@@ -82,7 +77,11 @@ pub fn default_dir() -> Option<PathBuf> {
 pub fn entry_path(dir: &Path, engine: &Engine, wasm: &[u8]) -> PathBuf {
     let content = hash(&[wasm]);
     let ek = engine_key(engine);
-    dir.join(format!("{}-{}.cwasm", hex(&content[..16]), hex(&ek[..8])))
+    dir.join(format!(
+        "{}-{}.cwasm",
+        crate::digest::hex(&content[..16]),
+        crate::digest::hex(&ek[..8])
+    ))
 }
 
 /// A cache folder checked to be this user's alone, with the user's key.

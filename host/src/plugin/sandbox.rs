@@ -58,11 +58,12 @@ impl State {
         let stream = |tag: &[u8]| -> Vec<u8> {
             (0u32..RANDOM_BLOCKS)
                 .flat_map(|i| {
-                    let mut st = blake2b_simd::Params::new().hash_length(64).to_state();
+                    use crate::digest::{Blake2b512, Digest};
+                    let mut st = Blake2b512::new();
                     st.update(tag);
-                    st.update(&i.to_le_bytes());
+                    st.update(i.to_le_bytes());
                     st.update(seed);
-                    st.finalize().as_bytes().to_vec()
+                    st.finalize().to_vec()
                 })
                 .collect()
         };
