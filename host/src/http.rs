@@ -19,7 +19,8 @@ use tokio::runtime::Runtime;
 /// An HTTP client whose calls block the calling thread.
 pub struct Http {
     client: Client,
-    rt: Runtime,
+    /// Taken only by `drop`.
+    rt: Option<Runtime>,
 }
 
 impl Http {
@@ -34,7 +35,14 @@ impl Http {
             let _in = rt.enter();
             builder.build()?
         };
-        Ok(Http { client, rt })
+        Ok(Http {
+            client,
+            rt: Some(rt),
+        })
+    }
+
+    fn rt(&self) -> &Runtime {
+        self.rt.as_ref().expect("the runtime lives until drop")
     }
 
     /// A request to `url`, to be sent with [`Http::send`].
@@ -46,8 +54,20 @@ impl Http {
     /// [`Reply::text`].
     pub fn send(&self, rb: RequestBuilder) -> Result<Reply<'_>, reqwest::Error> {
         // `send` starts its timer when called: inside the runtime.
-        let resp = self.rt.block_on(async { rb.send().await })?;
+        let resp = self.rt().block_on(async { rb.send().await })?;
         Ok(Reply { resp, http: self })
+    }
+}
+
+impl Drop for Http {
+    /// Does not wait for name lookups still running on the runtime's
+    /// blocking threads (a DNS server that does not answer): the request
+    /// already failed on its timeout, and the process should not hang on
+    /// its way out.
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
     }
 }
 
@@ -69,7 +89,7 @@ impl Reply<'_> {
     /// The whole body as text. A body cut off, or not done within the
     /// client's timeout (which counts from the request's start), is an error.
     pub fn text(self) -> Result<String, reqwest::Error> {
-        self.http.rt.block_on(async { self.resp.text().await })
+        self.http.rt().block_on(async { self.resp.text().await })
     }
 }
 
@@ -136,6 +156,21 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
+    }
+
+    #[test]
+    fn dropping_the_client_does_not_wait_for_a_stuck_lookup() {
+        let http = Http::new(builder()).unwrap();
+        // What a name lookup does while the DNS server does not answer.
+        http.rt()
+            .spawn_blocking(|| std::thread::sleep(std::time::Duration::from_secs(20)));
+        let t = std::time::Instant::now();
+        drop(http);
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            t.elapsed()
+        );
     }
 
     #[test]
