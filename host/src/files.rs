@@ -12,6 +12,7 @@ use chrono::{TimeZone, Utc};
 use serde::Serialize;
 
 use crate::config::{FileHandlingOptions, FilePathType};
+use crate::digest::{Blake2b512, Digest, hex};
 
 /// One entry of an origdatablock's `dataFileList`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -75,8 +76,8 @@ fn open_for_hash(path: &Path) -> Result<std::fs::File> {
     std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-fn new_state() -> crate::digest::Blake2b512 {
-    crate::digest::Digest::new()
+fn new_state() -> Blake2b512 {
+    Blake2b512::new()
 }
 
 fn hash_inline(mut file: std::fs::File, path: &Path) -> Result<String> {
@@ -86,13 +87,13 @@ fn hash_inline(mut file: std::fs::File, path: &Path) -> Result<String> {
         match file.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
-                crate::digest::Digest::update(&mut state, &buf[..n]);
+                state.update(&buf[..n]);
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e).with_context(|| format!("error reading {}", path.display())),
         }
     }
-    Ok(crate::digest::hex(&crate::digest::Digest::finalize(state)))
+    Ok(hex(&state.finalize()))
 }
 
 /// Reading (on a helper thread) overlaps hashing, through `BUFFERS` chunks
@@ -125,7 +126,7 @@ fn hash_overlapped(mut file: std::fs::File, path: &Path) -> Result<String> {
     // Hash until the reader closes its end; a buffer handed back after the
     // reader has finished is simply dropped.
     while let Ok((buf, n)) = full_rx.recv() {
-        crate::digest::Digest::update(&mut state, &buf[..n]);
+        state.update(&buf[..n]);
         let _ = empty_tx.send(buf);
     }
     drop(empty_tx);
@@ -133,7 +134,7 @@ fn hash_overlapped(mut file: std::fs::File, path: &Path) -> Result<String> {
         .join()
         .map_err(|_| anyhow::anyhow!("the reader thread panicked"))?
         .with_context(|| format!("error reading {}", path.display()))?;
-    Ok(crate::digest::hex(&crate::digest::Digest::finalize(state)))
+    Ok(hex(&state.finalize()))
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.000Z` of a Unix time.
